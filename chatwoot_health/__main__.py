@@ -1,0 +1,4 @@
+from chatwoot_health.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,326 @@
+"""The artifact: one JSON file per ``check`` run, the single source every report is computed from.
+
+Schema version 1 (``schema/artifact-v1.json`` is generated from these models). Writes are atomic
+(temporary file in the same directory, fsync, rename) and names are unique, so readers never see
+half a file and overlapping runs never clobber each other. Reads are tolerant: a file that is not a
+valid artifact is skipped and counted, never fatal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationError
+
+from chatwoot_health.timeutil import compact_stamp, iso
+
+SCHEMA_VERSION = 1
+DEFAULT_ARTIFACTS_DIR = Path("artifacts/ops/chatwoot-health")
+
+#: ``20261127T004500Z-3f9a1c.json``: the name alone places a file in time, so a report opens
+#: only the files in its window.
+FILE_NAME = re.compile(r"^(\d{8}T\d{6}Z)-([0-9a-z]{4,16})\.json$")
+
+UtcDatetime = Annotated[
+    datetime,
+    PlainSerializer(lambda moment: iso(moment), return_type=str, when_used="json"),
+]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class RunStatus(StrEnum):
+    OK = "ok"
+    DEGRADED = "degraded"
+    DOWN = "down"
+    UNKNOWN = "unknown"
+
+
+class CheckResult(_Frozen):
+    """One probe's measurement. ``ok`` is null when the probe was skipped (it then counts as
+    neither up nor down)."""
+
+    name: str
+    ok: bool | None
+    status_code: int | None = None
+    duration_ms: float | None = None
+    error: str | None = None
+    skipped: bool = False
+    skip_reason: str | None = None
+    path: str | None = Field(default=None, description="The path that answered (liveness probe).")
+    state: str | None = Field(
+        default=None,
+        description="agent_sdk: online | slow | offline | not_configured; "
+        "api_services: ok | failing; rails_health: up | down | no_path.",
+    )
+    detail: dict[str, str | int | float | bool | None] | None = Field(
+        default=None, description="Small, secret-free facts (e.g. data_services, version)."
+    )
+
+    @property
+    def counts(self) -> bool:
+        return not self.skipped and self.ok is not None
+
+
+class ConversationCounts(_Frozen):
+    open: int
+    pending: int
+    resolved: int
+    snoozed: int
+
+
+class Inbox(_Frozen):
+    id: int
+    name: str
+    channel_type: str
+
+
+class AgentSummary(_Frozen):
+    name: str
+    role: str | None = None
+    availability: str
+
+
+class Agents(_Frozen):
+    online: int
+    busy: int
+    offline: int
+    members: list[AgentSummary] = Field(default_factory=list)
+
+
+class Profile(_Frozen):
+    """Who the token belongs to. Deliberately no tokens, e-mail or raw response."""
+
+    user_id: int
+    name: str
+    role: str | None = None
+    availability: str | None = None
+
+
+class InboxHour(_Frozen):
+    """One inbox's hourly bucket from the v2 reports time series.
+
+    ``report`` merges buckets across runs by (inbox_id, hour), the latest run winning.
+    """
+
+    inbox_id: int
+    channel_type: str
+    hour: UtcDatetime
+    incoming_messages: int
+    avg_first_response_seconds: float | None = None
+    first_response_count: int = 0
+
+
+class Artifact(_Frozen):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    checked_at: UtcDatetime
+    status: RunStatus
+    instance: str
+    account_id: int | None = None
+    duration_ms: float | None = None
+    checks: list[CheckResult]
+    profile: Profile | None = None
+    conversations: ConversationCounts | None = None
+    inboxes: list[Inbox] | None = None
+    agents: Agents | None = None
+    inbox_activity: list[InboxHour] | None = None
+    tool_version: str
+
+    def check(self, name: str) -> CheckResult | None:
+        for result in self.checks:
+            if result.name == name:
+                return result
+        return None
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2) + "\n"
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Artifact.model_json_schema(mode="serialization")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "chatwoot-health artifact, schema version 1"
+    return schema
+
+
+# --------------------------------------------------------------------------- writing
+
+
+class ArtifactWriteError(Exception):
+    """The artifact could not be written (exit UNKNOWN: the run's result would be lost)."""
+
+
+def artifact_name(checked_at: datetime) -> str:
+    return f"{compact_stamp(checked_at)}-{secrets.token_hex(4)}.json"
+
+
+def write_artifact(directory: Path, artifact: Artifact) -> Path:
+    """Write atomically: temporary file in ``directory``, fsync, then an exclusive link into place."""
+    payload = artifact.to_json().encode()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".partial", dir=directory)
+    except OSError as exc:
+        raise ArtifactWriteError(f"cannot write to {directory}: {exc.strerror or exc}") from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        for _ in range(8):
+            target = directory / artifact_name(artifact.checked_at)
+            try:
+                # link() fails if the target exists, unlike rename(): two runs in the same second
+                # can never overwrite each other.
+                os.link(tmp, target)
+            except FileExistsError:
+                continue
+            except OSError:
+                os.replace(tmp, target)  # file systems without hard links
+                break
+            break
+        else:  # pragma: no cover - 8 collisions of 32 random bits
+            raise ArtifactWriteError(f"cannot find a free artifact name in {directory}")
+        _fsync_directory(directory)
+        return target
+    except OSError as exc:
+        raise ArtifactWriteError(f"cannot write to {directory}: {exc.strerror or exc}") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def stamp_of(name: str) -> datetime | None:
+    """The UTC instant encoded in an artifact file name, or None if the name is not ours."""
+    match = FILE_NAME.match(name)
+    if not match:
+        return None
+    return datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: Path
+    reason: str
+
+
+@dataclass
+class ArtifactSet:
+    """The artifacts of a window, oldest first, and what had to be skipped on the way."""
+
+    artifacts: list[Artifact] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+    @property
+    def read(self) -> int:
+        return len(self.artifacts)
+
+
+def list_artifact_files(
+    directory: Path, start: datetime | None = None, end: datetime | None = None
+) -> list[tuple[datetime, Path]]:
+    """Artifact files whose *name* lies in ``[start, end]``, oldest first; nothing is opened."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    selected: list[tuple[datetime, Path]] = []
+    for name in names:
+        stamp = stamp_of(name)
+        if stamp is None:
+            continue
+        if start is not None and stamp < start.replace(microsecond=0):
+            continue
+        if end is not None and stamp > end:
+            continue
+        selected.append((stamp, directory / name))
+    selected.sort(key=lambda item: item[1].name)
+    return selected
+
+
+def load_artifact(path: Path) -> Artifact:
+    """Parse one file; raises ValueError with a one-line, human reason."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"unreadable: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        kind = "truncated JSON" if "Expecting" in str(exc) and raw.strip() else "not JSON"
+        raise ValueError(f"{kind} ({exc.__class__.__name__}: {str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ValueError("not an artifact: the top level is not a JSON object")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"unknown schema_version {version!r} (this tool reads {SCHEMA_VERSION})")
+    try:
+        return Artifact.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise ValueError(f"not a valid artifact: {where}: {first['msg']}") from None
+
+
+def read_window(
+    directory: Path, start: datetime, end: datetime, slack: timedelta = timedelta(seconds=1)
+) -> ArtifactSet:
+    """Load every artifact whose name lies in the window; skip (and count) what is not valid.
+
+    A file is trusted by content, not by name: one whose ``checked_at`` falls outside
+    ``[start - slack, end]`` although its name is inside is skipped too.
+    """
+    result = ArtifactSet()
+    for _stamp, path in list_artifact_files(directory, start, end):
+        try:
+            artifact = load_artifact(path)
+        except ValueError as exc:
+            result.skipped.append(Skipped(path, str(exc)))
+            continue
+        if artifact.checked_at > end:
+            result.skipped.append(
+                Skipped(path, f"checked_at {iso(artifact.checked_at)} lies after {iso(end)}")
+            )
+            continue
+        if artifact.checked_at < start - slack:
+            result.skipped.append(
+                Skipped(path, f"checked_at {iso(artifact.checked_at)} lies before {iso(start)}")
+            )
+            continue
+        result.artifacts.append(artifact)
+    result.artifacts.sort(key=lambda artifact: artifact.checked_at)
+    return result
+
+
+def iter_all_files(directory: Path) -> Iterator[tuple[datetime, Path]]:
+    yield from list_artifact_files(directory)

@@ -1,0 +1,97 @@
+"""``check``: run the probes, judge the run, write the artifact, return an exit code.
+
+The flow is probe → measurement (:class:`CheckResult`) → rule (:func:`judge`) → result (the
+artifact's ``status``) → exit code. No Click here and no ``sys.exit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from chatwoot_health import __version__
+from chatwoot_health.artifacts import (
+    Artifact,
+    ArtifactWriteError,
+    CheckResult,
+    RunStatus,
+    write_artifact,
+)
+from chatwoot_health.probes.chatwoot import ProbeData, ProbeSettings, run_probes
+from chatwoot_health.state import ExitCode
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    probes: ProbeSettings
+    artifacts_dir: Path
+    write: bool = True
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    artifact: Artifact
+    exit_code: ExitCode
+    path: Path | None = None
+    write_error: str | None = None
+    auth_rejected: bool = False
+
+
+def judge(checks: list[CheckResult]) -> RunStatus:
+    """down: liveness failed; unknown: no liveness path; degraded: anything else failed."""
+    liveness = next((check for check in checks if check.name == "rails_health"), None)
+    if liveness is not None and liveness.state == "no_path":
+        return RunStatus.UNKNOWN
+    if liveness is not None and liveness.ok is False:
+        return RunStatus.DOWN
+    if any(check.ok is False for check in checks if not check.skipped):
+        return RunStatus.DEGRADED
+    return RunStatus.OK
+
+
+def exit_code_for(status: RunStatus, auth_rejected: bool) -> ExitCode:
+    if status is RunStatus.DOWN or (auth_rejected and status is not RunStatus.UNKNOWN):
+        return ExitCode.CRITICAL
+    return {
+        RunStatus.OK: ExitCode.OK,
+        RunStatus.DEGRADED: ExitCode.WARNING,
+        RunStatus.UNKNOWN: ExitCode.UNKNOWN,
+        RunStatus.DOWN: ExitCode.CRITICAL,
+    }[status]
+
+
+def build_artifact(data: ProbeData, settings: ProbeSettings, now: datetime,
+                   duration_ms: float) -> Artifact:
+    return Artifact(
+        checked_at=now,
+        status=judge(data.checks),
+        instance=settings.base_url,
+        account_id=settings.account_id,
+        duration_ms=duration_ms,
+        checks=data.checks,
+        profile=data.profile,
+        conversations=data.conversations,
+        inboxes=data.inboxes,
+        agents=data.agents,
+        inbox_activity=data.inbox_activity,
+        tool_version=__version__,
+    )
+
+
+def run_check(options: CheckOptions, now: datetime) -> CheckOutcome:
+    started = time.perf_counter()
+    data = asyncio.run(run_probes(options.probes, now))
+    duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    artifact = build_artifact(data, options.probes, now, duration_ms)
+    code = exit_code_for(artifact.status, data.auth_rejected)
+    if not options.write:
+        return CheckOutcome(artifact, code, auth_rejected=data.auth_rejected)
+    try:
+        path = write_artifact(options.artifacts_dir, artifact)
+    except ArtifactWriteError as exc:
+        return CheckOutcome(artifact, ExitCode.UNKNOWN, write_error=str(exc),
+                            auth_rejected=data.auth_rejected)
+    return CheckOutcome(artifact, code, path=path, auth_rejected=data.auth_rejected)

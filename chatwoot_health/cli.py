@@ -1,0 +1,202 @@
+"""The command line: parse options into typed objects, call the core, print, exit.
+
+Only this module imports Click. Usage errors exit 3 (UNKNOWN), never 2, which means CRITICAL.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from chatwoot_health import __version__
+from chatwoot_health.config import ConfigError, require, resolve
+from chatwoot_health.state import ExitCode
+from chatwoot_health.timeutil import parse_duration, parse_instant, utc_now
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class MonitoringGroup(click.Group):
+    """A group whose usage errors exit UNKNOWN (3): misuse must never read as CRITICAL."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            exc.exit_code = ExitCode.UNKNOWN
+            raise
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            exc.exit_code = ExitCode.UNKNOWN
+            raise
+
+
+class DurationType(click.ParamType):
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, timedelta):
+            return value
+        try:
+            return parse_duration(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class InstantType(click.ParamType):
+    name = "timestamp"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return parse_instant(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+DURATION = DurationType()
+INSTANT = InstantType()
+
+
+def fail(message: str, code: ExitCode = ExitCode.UNKNOWN) -> NoReturn:
+    click.echo(f"chatwoot-health: {message}", err=True)
+    sys.exit(int(code))
+
+
+def write_output(text: str, output: Path | None) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    from chatwoot_health.artifacts import ArtifactWriteError
+    from chatwoot_health.fileio import write_text_atomic
+
+    try:
+        write_text_atomic(output, text)
+    except ArtifactWriteError as exc:
+        fail(str(exc))
+
+
+def settings(ctx: click.Context, flags: dict[str, Any], keys: Sequence[str] | None = None) -> dict[str, Any]:
+    config_file = ctx.find_root().params.get("config")
+    try:
+        return resolve(flags, config_file=config_file, keys=tuple(keys) if keys else None)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def colour_wanted(stream: Any, no_color: bool) -> bool:
+    import os
+
+    if no_color or os.environ.get("NO_COLOR"):
+        return False
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+@click.group(cls=MonitoringGroup, context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="chatwoot-health")
+@click.option("--config", type=click.Path(path_type=Path, dir_okay=False),
+              envvar="CHATWOOT_HEALTH_CONFIG", default=None,
+              help="TOML file with settings (keys as the environment variable names).")
+def main(config: Path | None) -> None:
+    """Is our Chatwoot healthy, and are we meeting the response-time SLA?
+
+    Exit codes (Nagios): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    """
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--base-url", metavar="URL", help="Chatwoot base URL [env: CHATWOOT_BASE_URL].")
+@click.option("--account-id", type=int, metavar="ID", help="Account id [env: CHATWOOT_ACCOUNT_ID].")
+@click.option("--health-path", metavar="PATH",
+              help="Pin the liveness path, no fallback [env: CHATWOOT_HEALTH_PATH].")
+@click.option("--agent-health-url", metavar="URL", help="AI agent health URL [env: AGENT_HEALTH_URL].")
+@click.option("--timeout", type=float, metavar="SECONDS",
+              help="Per-probe timeout [env: CHATWOOT_HEALTH_TIMEOUT; default 5].")
+@click.option("--artifacts-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Artifacts directory [env: CHATWOOT_HEALTH_ARTIFACTS_DIR].")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="table: a short summary; json: the artifact.")
+@click.option("--no-artifact", is_flag=True, help="Dry run: probe and print, write nothing.")
+@click.option("--liveness-only", is_flag=True,
+              help="Only the unauthenticated probes (no token or account needed).")
+@click.option("--no-color", is_flag=True, help="Never colour the output [env: NO_COLOR].")
+@click.pass_context
+def check(ctx: click.Context, base_url: str | None, account_id: int | None, health_path: str | None,
+          agent_health_url: str | None, timeout: float | None, artifacts_dir: Path | None,
+          fmt: str, no_artifact: bool, liveness_only: bool, no_color: bool) -> None:
+    """Probe Chatwoot and the AI agent; write one JSON artifact; exit 0/1/2/3."""
+    from chatwoot_health.check import CheckOptions, run_check
+    from chatwoot_health.probes.chatwoot import ProbeSettings
+    from chatwoot_health.render.check import RENDERERS
+
+    if timeout is not None and not 0 < timeout <= 3600:
+        raise click.BadParameter("must be between 0 and 3600 seconds", param_hint="--timeout")
+    values = settings(ctx, {
+        "base_url": base_url, "account_id": account_id, "health_path": health_path,
+        "agent_health_url": agent_health_url, "timeout": timeout, "artifacts_dir": artifacts_dir,
+    })
+    try:
+        require(values, "base_url", "the Chatwoot URL to probe, e.g. https://chat.example.com")
+        if not liveness_only:
+            why = "the authenticated probes need it (or use --liveness-only)"
+            require(values, "api_token", why)
+            require(values, "account_id", why)
+    except ConfigError as exc:
+        fail(str(exc))
+    probe_settings = ProbeSettings(
+        base_url=values["base_url"], api_token=values["api_token"],
+        account_id=values["account_id"], health_path=values["health_path"],
+        agent_health_url=values["agent_health_url"], timeout=values["timeout"],
+        agent_slow=values["agent_slow"], agent_timeout=values["agent_timeout"],
+        liveness_only=liveness_only,
+    )
+    options = CheckOptions(probes=probe_settings, artifacts_dir=values["artifacts_dir"],
+                           write=not no_artifact)
+    outcome = run_check(options, utc_now())
+    click.echo(RENDERERS[fmt](outcome.artifact, colour_wanted(sys.stdout, no_color)), nl=False)
+    if outcome.path is not None:
+        click.echo(f"artifact: {outcome.path}", err=True)
+    if outcome.write_error is not None:
+        click.echo(f"chatwoot-health: artifact not written: {outcome.write_error}", err=True)
+    sys.exit(int(outcome.exit_code))
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--older-than", type=DURATION, required=True, metavar="DURATION",
+              help="Delete artifacts older than this, e.g. 90d.")
+@click.option("--artifacts-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Artifacts directory [env: CHATWOOT_HEALTH_ARTIFACTS_DIR].")
+@click.option("--dry-run", is_flag=True, help="Only say what would be deleted.")
+@click.pass_context
+def prune(ctx: click.Context, older_than: timedelta, artifacts_dir: Path | None,
+          dry_run: bool) -> None:
+    """Delete old artifact files (only files named like artifacts)."""
+    from chatwoot_health.prune import prune as run_prune
+
+    values = settings(ctx, {"artifacts_dir": artifacts_dir}, ["artifacts_dir"])
+    directory: Path = values["artifacts_dir"]
+    result = run_prune(directory, older_than, utc_now(), dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    count = len(result.matched) if dry_run else result.deleted
+    click.echo(f"{verb} {count} artifact(s) older than {older_than.days}d "
+               f"in {directory}; {result.kept} kept")
+    sys.exit(int(ExitCode.OK))
+
+
+@main.command(context_settings=CONTEXT)
+def schema() -> None:
+    """Print the artifact's JSON Schema (schema version 1)."""
+    from chatwoot_health.artifacts import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))

@@ -1,0 +1,290 @@
+"""Configuration: flag > environment variable > TOML config file > default, resolved in one place.
+
+Every setting is declared once in :data:`SETTINGS` (its environment variable, parser, default and
+help); the README's variable table is tested against this list. A bad value raises
+:class:`ConfigError` naming the variable, which the CLI prints as one line and exits UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import SecretStr
+
+from chatwoot_health.artifacts import DEFAULT_ARTIFACTS_DIR
+from chatwoot_health.timeutil import parse_duration
+
+
+class ConfigError(Exception):
+    """A missing or invalid setting; the message is one line and names the variable."""
+
+
+def _url(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http(s) URL, e.g. https://chat.example.com")
+    if parts.username or parts.password:
+        raise ValueError("the URL must not carry credentials; use the token variable instead")
+    return value.strip().rstrip("/")
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ValueError(f"{value!r} is not a whole number") from None
+    if number <= 0:
+        raise ValueError(f"{value!r} must be a positive whole number")
+    return number
+
+
+def _seconds(value: str) -> float:
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = parse_duration(text).total_seconds()
+    if seconds <= 0 or seconds > 3600:
+        raise ValueError(f"{value!r} must be between 0 and 3600 seconds")
+    return seconds
+
+
+def _duration(value: str) -> timedelta:
+    return parse_duration(value)
+
+
+def _secret(value: str) -> SecretStr:
+    if not value.strip():
+        raise ValueError("is empty")
+    return SecretStr(value.strip())
+
+
+def _path(value: str) -> Path:
+    if not value.strip():
+        raise ValueError("is empty")
+    return Path(value.strip()).expanduser()
+
+
+def _liveness_path(value: str) -> str:
+    text = value.strip()
+    if not text.startswith("/") or " " in text:
+        raise ValueError(f"{value!r} must be a path starting with '/', e.g. /health")
+    return text
+
+
+def _timezone(value: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{value!r} is not an IANA time zone name, e.g. America/New_York"
+        ) from None
+
+
+_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def _business_hours(value: str) -> tuple[int, int]:
+    """``09:00-17:00`` → (540, 1020): opening and closing minute of the local day (24:00 allowed)."""
+    match = _HOURS.match(value)
+    if not match:
+        raise ValueError(f"{value!r} is not a range of hours, e.g. 09:00-17:00")
+    h1, m1, h2, m2 = (int(group) for group in match.groups())
+    opens, closes = h1 * 60 + m1, h2 * 60 + m2
+    if h1 > 23 or m1 > 59 or m2 > 59 or closes > 24 * 60:
+        raise ValueError(f"{value!r} has an impossible time of day")
+    if closes <= opens:
+        raise ValueError(f"{value!r}: closing time must be after opening time (same day)")
+    return opens, closes
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _business_days(value: str) -> frozenset[int]:
+    days: set[int] = set()
+    for part in value.lower().replace(" ", "").split(","):
+        if not part:
+            continue
+        if "-" in part:
+            first, _, last = part.partition("-")
+            if first[:3] not in _DAYS or last[:3] not in _DAYS:
+                raise ValueError(f"{part!r} is not a range of weekdays, e.g. mon-fri")
+            a, b = _DAYS.index(first[:3]), _DAYS.index(last[:3])
+            if b < a:
+                raise ValueError(f"{part!r}: a range of weekdays runs from Monday towards Sunday")
+            days.update(range(a, b + 1))
+        elif part[:3] in _DAYS:
+            days.add(_DAYS.index(part[:3]))
+        else:
+            raise ValueError(f"{part!r} is not a weekday (mon, tue, …, sun)")
+    if not days:
+        raise ValueError("no business days given")
+    return frozenset(days)
+
+
+def _holidays(value: str) -> frozenset[date]:
+    result: set[date] = set()
+    for part in value.replace(" ", "").split(","):
+        if not part:
+            continue
+        try:
+            result.add(date.fromisoformat(part))
+        except ValueError:
+            raise ValueError(f"{part!r} is not a date (YYYY-MM-DD)") from None
+    return frozenset(result)
+
+
+def _table_name(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?", value.strip()):
+        raise ValueError(f"{value!r} is not a table name")
+    return value.strip()
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str  # the option's dest in Python, also the TOML key (lower case)
+    env: str
+    parse: Callable[[str], Any]
+    default: str | None
+    help: str
+    secret: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("base_url", "CHATWOOT_BASE_URL", _url, None,
+            "Chatwoot base URL, e.g. https://chat.example.com (required)."),
+    Setting("api_token", "CHATWOOT_API_TOKEN", _secret, None,
+            "Access token of a Chatwoot user (Profile settings); needed by the authenticated "
+            "probes. An administrator's token also enables the per-inbox report probe.",
+            secret=True),
+    Setting("account_id", "CHATWOOT_ACCOUNT_ID", _positive_int, None,
+            "Numeric account id (the number in /app/accounts/N/…); needed by account probes."),
+    Setting("health_path", "CHATWOOT_HEALTH_PATH", _liveness_path, None,
+            "Pin the liveness path (e.g. /health) and disable the /rails/health → /health → /api "
+            "fallback."),
+    Setting("agent_health_url", "AGENT_HEALTH_URL", _url, None,
+            "Health URL of the AI agent service; unset = that probe is 'not configured'."),
+    Setting("artifacts_dir", "CHATWOOT_HEALTH_ARTIFACTS_DIR", _path, str(DEFAULT_ARTIFACTS_DIR),
+            "Where artifacts are written and read (relative to the working directory)."),
+    Setting("timeout", "CHATWOOT_HEALTH_TIMEOUT", _seconds, "5",
+            "Per-probe timeout in seconds (or a duration such as 5s)."),
+    Setting("agent_slow", "AGENT_HEALTH_SLOW_AFTER", _seconds, "5",
+            "The AI agent answering 2xx later than this (seconds) counts as slow (degraded)."),
+    Setting("agent_timeout", "AGENT_HEALTH_TIMEOUT", _seconds, "10",
+            "Give up on the AI agent after this many seconds (offline); must exceed the slow "
+            "threshold so that 'slow' can be seen."),
+    Setting("interval", "CHATWOOT_HEALTH_INTERVAL", _duration, "5m",
+            "How often cron runs `check`; sets expected runs, coverage and staleness."),
+    Setting("timezone", "CHATWOOT_HEALTH_TIMEZONE", _timezone, "America/New_York",
+            "Time zone of the business hours (IANA name)."),
+    Setting("business_hours", "CHATWOOT_HEALTH_BUSINESS_HOURS", _business_hours, "09:00-17:00",
+            "Opening hours on business days, local time."),
+    Setting("business_days", "CHATWOOT_HEALTH_BUSINESS_DAYS", _business_days, "mon-fri",
+            "Business days, e.g. mon-fri or mon,tue,thu."),
+    Setting("holidays", "CHATWOOT_HEALTH_HOLIDAYS", _holidays, "",
+            "Comma-separated dates (YYYY-MM-DD) that are not business days."),
+    Setting("sla_target", "CHATWOOT_HEALTH_SLA_TARGET", _duration, "15m",
+            "Business-hours response target for the SLA and the channel response-time target."),
+    Setting("supabase_url", "SUPABASE_URL", _url, None,
+            "Supabase project URL; unset = the SLA and approvals sections are 'not configured'."),
+    Setting("supabase_key", "SUPABASE_KEY", _secret, None,
+            "Supabase service-role or read key.", secret=True),
+    Setting("supabase_timeout", "SUPABASE_TIMEOUT", _seconds, "10",
+            "Timeout of each Supabase request in seconds."),
+    Setting("table_decision_log", "CHATWOOT_HEALTH_TABLE_DECISION_LOG", _table_name,
+            "decision_log", "Name of the decision_log table."),
+    Setting("table_approvals_history", "CHATWOOT_HEALTH_TABLE_APPROVALS_HISTORY", _table_name,
+            "approvals_history", "Name of the approvals_history table."),
+    Setting("table_notifications", "CHATWOOT_HEALTH_TABLE_NOTIFICATIONS", _table_name,
+            "notifications", "Name of the notifications table."),
+    Setting("cache_dir", "CHATWOOT_HEALTH_CACHE_DIR", _path, ".chatwoot-health-cache",
+            "Where the last good Supabase figures are cached for outages."),
+    Setting("alert_webhook_url", "ALERT_WEBHOOK_URL", _url, None,
+            "Slack-compatible incoming-webhook URL; `report --notify` posts alert starts and "
+            "resolutions there.", secret=True),
+)
+
+SETTINGS_BY_KEY = {setting.key: setting for setting in SETTINGS}
+CONFIG_FILE_ENV = "CHATWOOT_HEALTH_CONFIG"
+
+
+def _read_config_file(path: Path) -> dict[str, str]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    by_name = {setting.env.lower(): setting for setting in SETTINGS}
+    by_name.update({setting.key: setting for setting in SETTINGS})
+    values: dict[str, str] = {}
+    for name, value in data.items():
+        setting = by_name.get(name.lower())
+        if setting is None:
+            raise ConfigError(f"config file {path}: unknown setting {name!r}")
+        if isinstance(value, list):
+            value = ",".join(str(item) for item in value)
+        elif isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ConfigError(f"config file {path}: {name} must be a string or a number")
+        values[setting.key] = str(value)
+    return values
+
+
+def resolve(
+    flags: Mapping[str, Any],
+    env: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+    keys: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
+    """Resolve ``keys`` (default: all settings) to parsed values, or None where unset.
+
+    ``flags`` holds values given on the command line (None = not given).
+    """
+    environ = os.environ if env is None else env
+    if config_file is None and environ.get(CONFIG_FILE_ENV):
+        config_file = Path(environ[CONFIG_FILE_ENV])
+    from_file = _read_config_file(config_file) if config_file is not None else {}
+    resolved: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if keys is not None and setting.key not in keys:
+            continue
+        flag_value = flags.get(setting.key)
+        if flag_value is not None and not isinstance(flag_value, str):
+            resolved[setting.key] = flag_value  # already typed by the CLI's parameter types
+            continue
+        source, raw = "flag", flag_value
+        if raw is None and environ.get(setting.env, "") != "":
+            source, raw = "env", environ[setting.env]
+        if raw is None and setting.key in from_file:
+            source, raw = "file", from_file[setting.key]
+        if raw is None:
+            source, raw = "default", setting.default
+        if raw is None:
+            resolved[setting.key] = None
+            continue
+        try:
+            resolved[setting.key] = setting.parse(raw)
+        except ValueError as exc:
+            where = {"flag": " (option)", "env": "", "file": " (config file)", "default": ""}
+            raise ConfigError(f"{setting.env}{where[source]}: {exc}") from None
+    return resolved
+
+
+def require(values: Mapping[str, Any], key: str, why: str) -> Any:
+    value = values.get(key)
+    if value is None:
+        raise ConfigError(f"{SETTINGS_BY_KEY[key].env} is not set: {why}")
+    return value

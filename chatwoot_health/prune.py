@@ -1,0 +1,30 @@
+"""Retention: delete artifact files (by name pattern) older than a cutoff, and nothing else."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from chatwoot_health.artifacts import list_artifact_files
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    matched: list[Path]
+    deleted: int
+    kept: int
+
+
+def prune(directory: Path, older_than: timedelta, now: datetime, dry_run: bool) -> PruneResult:
+    cutoff = now - older_than
+    files = list_artifact_files(directory)
+    old = [path for stamp, path in files if stamp < cutoff]
+    deleted = 0
+    if not dry_run:
+        for path in old:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                deleted += 1
+    return PruneResult(matched=old, deleted=deleted, kept=len(files) - len(old))

@@ -1,0 +1,72 @@
+"""Output of ``check``: a short table (default) or the artifact itself as JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tabulate import tabulate
+
+from chatwoot_health.artifacts import Artifact, CheckResult, RunStatus
+from chatwoot_health.render.style import badge
+from chatwoot_health.state import State
+
+RUN_STATE = {
+    RunStatus.OK: State.OK,
+    RunStatus.DEGRADED: State.WARNING,
+    RunStatus.DOWN: State.CRITICAL,
+    RunStatus.UNKNOWN: State.UNKNOWN,
+}
+
+
+def _check_state(check: CheckResult) -> tuple[State, str]:
+    if check.skipped:
+        return State.OK, "skipped"
+    if check.ok is None:
+        return State.UNKNOWN, "unknown"
+    if check.ok:
+        return State.OK, check.state or "ok"
+    return State.CRITICAL if check.name == "rails_health" else State.WARNING, check.state or "failed"
+
+
+def render_table(artifact: Artifact, colour: bool) -> str:
+    rows = []
+    for check in artifact.checks:
+        state, word = _check_state(check)
+        shown = f"{'–' if check.skipped else state.icon} {word}"
+        if colour and not check.skipped:
+            shown = badge(state, True, word)
+        detail = check.error or check.skip_reason or ""
+        if check.path and check.name == "rails_health":
+            detail = f"{check.path}" + (f" — {detail}" if detail else "")
+        rows.append(
+            [
+                check.name,
+                shown,
+                check.status_code if check.status_code is not None else "",
+                f"{check.duration_ms:.0f}" if check.duration_ms is not None else "",
+                detail,
+            ]
+        )
+    table = tabulate(rows, headers=["check", "result", "http", "ms", "detail"], tablefmt="simple")
+    state = RUN_STATE[artifact.status]
+    lines = [f"Chatwoot {artifact.instance}: {badge(state, colour, artifact.status.value.upper())}"]
+    if artifact.conversations:
+        c = artifact.conversations
+        lines.append(
+            f"Conversations: {c.open} open, {c.pending} pending, {c.resolved} resolved, "
+            f"{c.snoozed} snoozed"
+        )
+    if artifact.agents:
+        a = artifact.agents
+        lines.append(f"Agents: {a.online} online, {a.busy} busy, {a.offline} offline")
+    return "\n".join([*lines, "", table]) + "\n"
+
+
+def render_json(artifact: Artifact, colour: bool) -> str:
+    return artifact.to_json()
+
+
+RENDERERS: dict[str, Callable[[Artifact, bool], str]] = {
+    "table": render_table,
+    "json": render_json,
+}

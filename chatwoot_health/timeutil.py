@@ -1,0 +1,84 @@
+"""Durations and instants: parsed at the edge, stored and computed in UTC."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"5m"``, ``"24h"``, ``"30d"``, ``"1.5h"`` → timedelta; ValueError with the reason otherwise."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(
+            f"{text!r} is not a duration: use a number and a unit, e.g. 90s, 5m, 24h, 7d or 2w"
+        )
+    value = float(match.group(1))
+    seconds = value * _UNIT_SECONDS[match.group(2).lower()]
+    if seconds <= 0:
+        raise ValueError(f"{text!r} is not a duration: it must be greater than zero")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(delta: timedelta) -> str:
+    """The shortest exact label: 30 days → ``30d``, 90 minutes → ``90m``."""
+    seconds = int(delta.total_seconds())
+    for unit in ("d", "h", "m"):
+        size = _UNIT_SECONDS[unit]
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 instant (``Z`` or an offset; a naive one is taken as UTC) → aware UTC datetime."""
+    candidate = text.strip()
+    if candidate.endswith(("Z", "z")):
+        candidate = candidate[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(candidate)
+    except ValueError:
+        compact = re.fullmatch(r"(\d{8}T\d{6})Z?", text.strip())
+        if not compact:
+            raise ValueError(
+                f"{text!r} is not a timestamp: use ISO 8601, e.g. 2026-11-27T09:00:00Z"
+            ) from None
+        parsed = datetime.strptime(compact.group(1), "%Y%m%dT%H%M%S")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """UTC with millisecond precision and a ``Z``: ``2026-11-27T00:45:00.123Z``."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def compact_stamp(moment: datetime) -> str:
+    """The sortable form used in artifact file names: ``20261127T004500Z``."""
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def utc_now() -> datetime:
+    """The one clock read of a run; everything else receives ``now`` as an argument."""
+    return datetime.now(UTC)
+
+
+def humanize_age(delta: timedelta) -> str:
+    """``2 minutes ago``-style text for a non-negative age."""
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 60:
+        return f"{seconds} seconds ago" if seconds != 1 else "1 second ago"
+    minutes = seconds // 60
+    if minutes < 120:
+        return f"{minutes} minutes ago" if minutes != 1 else "1 minute ago"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} hours ago"
+    return f"{hours // 24} days ago"
+
+
+ZERO = timedelta(0)

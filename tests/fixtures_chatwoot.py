@@ -1,0 +1,1 @@
+"""Fixtures for the Chatwoot-like server (filled in by the check tests)."""

@@ -1,0 +1,1 @@
+"""Fixtures for the real PostgreSQL and the PostgREST-protocol stand-in (filled in by the Supabase tests)."""
