@@ -1,0 +1,37 @@
+"""Alerts: rules with persistence over the artifact history, so that a single blip never alerts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from chatwoot_health.artifacts import UtcDatetime
+from chatwoot_health.state import State
+
+
+class Severity(StrEnum):
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def state(self) -> State:
+        return State.CRITICAL if self is Severity.CRITICAL else State.WARNING
+
+
+class Alert(BaseModel):
+    """One active alert. ``since`` is when the condition started (as far as the data shows)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    severity: Severity
+    title: str
+    message: str
+    since: UtcDatetime | None = None
+    action: str | None = None
+    last_success: UtcDatetime | None = None
+
+
+__all__ = ["Alert", "Severity", "datetime"]

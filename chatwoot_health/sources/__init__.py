@@ -1,0 +1,1 @@
+"""Data sources other than the artifacts (Supabase). Heavy clients are imported lazily."""
