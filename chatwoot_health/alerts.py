@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from chatwoot_health.artifacts import UtcDatetime
-from chatwoot_health.state import State
+from chatwoot_health.artifacts import Artifact, UtcDatetime
+from chatwoot_health.state import State, worst
+from chatwoot_health.timeutil import format_duration, humanize_age
 
 
 class Severity(StrEnum):
@@ -34,4 +36,206 @@ class Alert(BaseModel):
     last_success: UtcDatetime | None = None
 
 
-__all__ = ["Alert", "Severity", "datetime"]
+# --------------------------------------------------------------------------- rules
+# Each rule is a pure function of the artifact history (oldest first) and ``now``; it returns an
+# Alert or None. Persistence (two runs, two minutes, thirty minutes) is what keeps a single blip
+# from ever alerting.
+
+SERVICE_DOWN_AFTER = timedelta(minutes=2)
+HIGH_QUEUE_FOR = timedelta(minutes=30)
+HIGH_QUEUE_PENDING = 10
+SLOW_RESPONSE_MS = 5000.0
+UPTIME_TARGET = 99.9
+STALE_AFTER_INTERVALS = 3
+
+
+def _liveness(artifact: Artifact) -> bool | None:
+    check = artifact.check("rails_health")
+    if check is None or check.skipped:
+        return None
+    return check.ok
+
+
+def _host(instance: str) -> str:
+    return instance.split("://", 1)[-1]
+
+
+def service_down(artifacts: Sequence[Artifact], now: datetime) -> Alert | None:
+    """Critical after ≥ 2 consecutive failed liveness runs spanning ≥ 2 minutes; one failure is a
+    warning. Runs whose liveness could not be judged (skipped, no path) neither break nor extend
+    the streak."""
+    judged = [a for a in artifacts if _liveness(a) is not None]
+    streak: list[Artifact] = []
+    for artifact in reversed(judged):
+        if _liveness(artifact) is False:
+            streak.append(artifact)
+        else:
+            break
+    if not streak:
+        return None
+    streak.reverse()
+    first, latest = streak[0], streak[-1]
+    last_ok = next((a.checked_at for a in reversed(judged) if _liveness(a) is True), None)
+    check = latest.check("rails_health")
+    error = check.error if check and check.error else "no detail"
+    host = _host(latest.instance)
+    common = {
+        "since": first.checked_at,
+        "last_success": last_ok,
+        "action": f"Verify the Chatwoot instance at {host}",
+    }
+    if len(streak) >= 2 and latest.checked_at - first.checked_at >= SERVICE_DOWN_AFTER:
+        return Alert(
+            name="service_down",
+            severity=Severity.CRITICAL,
+            title="Service Down",
+            message=f"Rails health check failed {len(streak)} runs in a row (error: {error})",
+            **common,
+        )
+    return Alert(
+        name="health_check_failed",
+        severity=Severity.WARNING,
+        title="Health Check Failed",
+        message=f"The latest health check failed once (error: {error}); "
+        "not yet an outage (needs 2 runs over 2 minutes)",
+        **common,
+    )
+
+
+def high_queue(artifacts: Sequence[Artifact], now: datetime) -> Alert | None:
+    """Pending > 10 in every run of the last 30 minutes, and at least two such runs."""
+    recent = [
+        a for a in artifacts if a.conversations is not None and now - a.checked_at <= HIGH_QUEUE_FOR
+    ]
+    if len(recent) < 2 or any(
+        a.conversations is None or a.conversations.pending <= HIGH_QUEUE_PENDING for a in recent
+    ):
+        return None
+    # How long has it been above? Walk back past the 30 minutes.
+    since = recent[0].checked_at
+    for artifact in reversed([a for a in artifacts if a.conversations is not None]):
+        if (
+            artifact.conversations is not None
+            and artifact.conversations.pending > HIGH_QUEUE_PENDING
+        ):
+            since = min(since, artifact.checked_at)
+        else:
+            break
+    latest = recent[-1].conversations
+    assert latest is not None
+    return Alert(
+        name="high_queue",
+        severity=Severity.WARNING,
+        title="High Queue",
+        message=f"{latest.pending} conversations pending; more than {HIGH_QUEUE_PENDING} in every "
+        f"run of the last {int(HIGH_QUEUE_FOR.total_seconds() // 60)} minutes",
+        since=since,
+        action="Add reviewers or triage the pending queue",
+    )
+
+
+def slow_response(p90_last_hour_ms: float | None, since: datetime) -> Alert | None:
+    if p90_last_hour_ms is None or p90_last_hour_ms <= SLOW_RESPONSE_MS:
+        return None
+    return Alert(
+        name="slow_response",
+        severity=Severity.WARNING,
+        title="Slow Response",
+        message=f"P90 response time over the last hour is {p90_last_hour_ms / 1000:.1f} s "
+        f"(target < {SLOW_RESPONSE_MS / 1000:g} s)",
+        since=since,
+        action="Check Chatwoot's load, database and network latency",
+    )
+
+
+def uptime_below_target(
+    percent: float | None, window_label: str, min_uptime: float | None, since: datetime
+) -> Alert | None:
+    if percent is None:
+        return None
+    if min_uptime is not None and percent < min_uptime:
+        return Alert(
+            name="uptime_below_target",
+            severity=Severity.CRITICAL,
+            title="Uptime Below Target",
+            message=f"Uptime {percent:.3f}% over {window_label} is below the required "
+            f"{min_uptime:g}% (--min-uptime)",
+            since=since,
+            action="Review the outages in this window before going further",
+        )
+    if percent < UPTIME_TARGET:
+        return Alert(
+            name="uptime_below_target",
+            severity=Severity.WARNING,
+            title="Uptime Below Target",
+            message=f"Uptime {percent:.3f}% over {window_label} is below the "
+            f"{UPTIME_TARGET}% target",
+            since=since,
+            action="Review the outages in this window",
+        )
+    return None
+
+
+def monitoring_gap(
+    missing: int, expected: int, coverage: float | None, since: datetime
+) -> Alert | None:
+    if coverage is None or coverage >= 90.0:
+        return None
+    return Alert(
+        name="monitoring_gap",
+        severity=Severity.WARNING,
+        title="Monitoring Gap",
+        message=f"monitoring gap: {missing} of {expected} runs missing — is cron running?",
+        since=since,
+        action="Check the cron job that runs `chatwoot-health check` (see crontab.example)",
+    )
+
+
+def stale_data(latest: datetime | None, now: datetime, interval: timedelta) -> Alert | None:
+    if latest is None or now - latest <= interval * STALE_AFTER_INTERVALS:
+        return None
+    return Alert(
+        name="stale_data",
+        severity=Severity.WARNING,
+        title="Stale Data",
+        message=f"The latest check is {humanize_age(now - latest)} old "
+        f"(more than {STALE_AFTER_INTERVALS} intervals of {format_duration(interval)})",
+        since=latest + interval * STALE_AFTER_INTERVALS,
+        last_success=None,
+        action="Check that cron still runs `chatwoot-health check`",
+    )
+
+
+def agent_offline(artifacts: Sequence[Artifact]) -> Alert | None:
+    """The AI agent offline in the latest two runs (one failure is not news)."""
+    states = [a.check("agent_sdk") for a in artifacts[-2:]]
+    if len(states) < 2 or any(s is None or s.state != "offline" for s in states):
+        return None
+    first = states[0]
+    assert first is not None
+    return Alert(
+        name="agent_offline",
+        severity=Severity.WARNING,
+        title="AI Agent Offline",
+        message=f"The AI agent service failed its last 2 health checks "
+        f"(error: {states[-1].error if states[-1] else 'no detail'})",
+        since=artifacts[-2].checked_at,
+        action="Check the AI agent service (AGENT_HEALTH_URL)",
+    )
+
+
+def worst_severity(alerts: Sequence[Alert]) -> State:
+    return worst((alert.severity.state for alert in alerts), default=State.OK)
+
+
+def alert_text(alert: Alert, now: datetime) -> str:
+    """The spec's alert format: title line with status word, what failed, last success, action."""
+    icon = "🔴" if alert.severity is Severity.CRITICAL else "🟡"
+    lines = [f"{icon} {alert.severity.state.word} Chatwoot Alert: {alert.title}", alert.message]
+    if alert.last_success is not None:
+        lines.append(f"Last successful check: {humanize_age(now - alert.last_success)}")
+    elif alert.name in ("service_down", "health_check_failed"):
+        lines.append("Last successful check: none in the data")
+    if alert.action:
+        lines.append(f"Action: {alert.action}")
+    return "\n".join(lines)

@@ -9,6 +9,7 @@ valid artifact is skipped and counted, never fatal.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import re
@@ -125,7 +126,7 @@ class InboxHour(_Frozen):
 
 
 class Artifact(_Frozen):
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     checked_at: UtcDatetime
     status: RunStatus
     instance: str
@@ -146,7 +147,8 @@ class Artifact(_Frozen):
         return None
 
     def to_json(self) -> str:
-        return self.model_dump_json(indent=2) + "\n"
+        # Compact: cron writes 8,640 of these a month and every report parses them.
+        return self.model_dump_json() + "\n"
 
 
 def json_schema() -> dict[str, Any]:
@@ -167,8 +169,11 @@ def artifact_name(checked_at: datetime) -> str:
     return f"{compact_stamp(checked_at)}-{secrets.token_hex(4)}.json"
 
 
-def write_artifact(directory: Path, artifact: Artifact) -> Path:
-    """Write atomically: temporary file in ``directory``, fsync, then an exclusive link into place."""
+def write_artifact(directory: Path, artifact: Artifact, durable: bool = True) -> Path:
+    """Write atomically: temporary file in ``directory``, fsync, then an exclusive link into place.
+
+    ``durable=False`` skips the fsyncs (still atomic for readers); only the demo uses it.
+    """
     payload = artifact.to_json().encode()
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -180,7 +185,8 @@ def write_artifact(directory: Path, artifact: Artifact) -> Path:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         for _ in range(8):
             target = directory / artifact_name(artifact.checked_at)
             try:
@@ -195,7 +201,8 @@ def write_artifact(directory: Path, artifact: Artifact) -> Path:
             break
         else:  # pragma: no cover - 8 collisions of 32 random bits
             raise ArtifactWriteError(f"cannot find a free artifact name in {directory}")
-        _fsync_directory(directory)
+        if durable:
+            _fsync_directory(directory)
         return target
     except OSError as exc:
         raise ArtifactWriteError(f"cannot write to {directory}: {exc.strerror or exc}") from None
@@ -222,10 +229,18 @@ def _fsync_directory(directory: Path) -> None:
 
 def stamp_of(name: str) -> datetime | None:
     """The UTC instant encoded in an artifact file name, or None if the name is not ours."""
-    match = FILE_NAME.match(name)
-    if not match:
+    if not FILE_NAME.match(name):
         return None
-    return datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    # Slicing beats strptime by 20× here, and a year of names is 105,000 calls.
+    return datetime(
+        int(name[0:4]),
+        int(name[4:6]),
+        int(name[6:8]),
+        int(name[9:11]),
+        int(name[11:13]),
+        int(name[13:15]),
+        tzinfo=UTC,
+    )
 
 
 @dataclass(frozen=True)
@@ -249,23 +264,38 @@ class ArtifactSet:
 def list_artifact_files(
     directory: Path, start: datetime | None = None, end: datetime | None = None
 ) -> list[tuple[datetime, Path]]:
-    """Artifact files whose *name* lies in ``[start, end]``, oldest first; nothing is opened."""
+    """Artifact files whose *name* lies in ``[start, end]``, oldest first; nothing is opened.
+
+    Names sort as time, so the window test is a string comparison: a directory holding a year of
+    artifacts costs one ``listdir``, not a year of parsing.
+    """
     try:
         names = os.listdir(directory)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return []
+    low = compact_stamp(start) if start is not None else ""
+    high = compact_stamp(end) if end is not None else "~"
     selected: list[tuple[datetime, Path]] = []
     for name in names:
+        stamp_text = name[:16]
+        if not (low <= stamp_text <= high):
+            continue
         stamp = stamp_of(name)
         if stamp is None:
-            continue
-        if start is not None and stamp < start.replace(microsecond=0):
-            continue
-        if end is not None and stamp > end:
             continue
         selected.append((stamp, directory / name))
     selected.sort(key=lambda item: item[1].name)
     return selected
+
+
+def first_artifact_time(directory: Path) -> datetime | None:
+    """When monitoring began, as far as the directory remembers (the oldest artifact name)."""
+    try:
+        names = os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    stamps = sorted(name for name in names if FILE_NAME.match(name))
+    return stamp_of(stamps[0]) if stamps else None
 
 
 def load_artifact(path: Path) -> Artifact:
@@ -274,6 +304,12 @@ def load_artifact(path: Path) -> Artifact:
         raw = path.read_bytes()
     except OSError as exc:
         raise ValueError(f"unreadable: {exc.strerror or exc}") from None
+    try:
+        # Fast path: pydantic-core parses and validates in one pass. Only a failure takes the
+        # slow path below, which exists to say precisely what is wrong.
+        return Artifact.model_validate_json(raw)
+    except ValidationError:
+        pass
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -301,6 +337,31 @@ def read_window(
     ``[start - slack, end]`` although its name is inside is skipped too.
     """
     result = ArtifactSet()
+    with _gc_paused():
+        _read_into(result, directory, start, end, slack)
+    result.artifacts.sort(key=lambda artifact: artifact.checked_at)
+    return result
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Parsing thousands of artifacts allocates millions of acyclic objects; the cyclic GC would
+    rescan them over and over (it tripled the time of a 30-day report). Nothing here is cyclic."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        # What was loaded lives for the rest of the run: keep later collections from
+        # rescanning it (objects are still freed by reference counting).
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
+def _read_into(
+    result: ArtifactSet, directory: Path, start: datetime, end: datetime, slack: timedelta
+) -> None:
     for _stamp, path in list_artifact_files(directory, start, end):
         try:
             artifact = load_artifact(path)
@@ -318,8 +379,6 @@ def read_window(
             )
             continue
         result.artifacts.append(artifact)
-    result.artifacts.sort(key=lambda artifact: artifact.checked_at)
-    return result
 
 
 def iter_all_files(directory: Path) -> Iterator[tuple[datetime, Path]]:

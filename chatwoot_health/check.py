@@ -63,8 +63,9 @@ def exit_code_for(status: RunStatus, auth_rejected: bool) -> ExitCode:
     }[status]
 
 
-def build_artifact(data: ProbeData, settings: ProbeSettings, now: datetime,
-                   duration_ms: float) -> Artifact:
+def build_artifact(
+    data: ProbeData, settings: ProbeSettings, now: datetime, duration_ms: float
+) -> Artifact:
     return Artifact(
         checked_at=now,
         status=judge(data.checks),
@@ -92,6 +93,7 @@ def run_check(options: CheckOptions, now: datetime) -> CheckOutcome:
     try:
         path = write_artifact(options.artifacts_dir, artifact)
     except ArtifactWriteError as exc:
-        return CheckOutcome(artifact, ExitCode.UNKNOWN, write_error=str(exc),
-                            auth_rejected=data.auth_rejected)
+        return CheckOutcome(
+            artifact, ExitCode.UNKNOWN, write_error=str(exc), auth_rejected=data.auth_rejected
+        )
     return CheckOutcome(artifact, code, path=path, auth_rejected=data.auth_rejected)

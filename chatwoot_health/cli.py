@@ -25,8 +25,13 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 class MonitoringGroup(click.Group):
     """A group whose usage errors exit UNKNOWN (3): misuse must never read as CRITICAL."""
 
-    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
-                     **extra: Any) -> click.Context:
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.UsageError as exc:
@@ -41,7 +46,7 @@ class MonitoringGroup(click.Group):
             raise
 
 
-class DurationType(click.ParamType):
+class DurationType(click.ParamType):  # type: ignore[type-arg]
     name = "duration"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
@@ -53,7 +58,7 @@ class DurationType(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-class InstantType(click.ParamType):
+class InstantType(click.ParamType):  # type: ignore[type-arg]
     name = "timestamp"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
@@ -87,7 +92,9 @@ def write_output(text: str, output: Path | None) -> None:
         fail(str(exc))
 
 
-def settings(ctx: click.Context, flags: dict[str, Any], keys: Sequence[str] | None = None) -> dict[str, Any]:
+def settings(
+    ctx: click.Context, flags: dict[str, Any], keys: Sequence[str] | None = None
+) -> dict[str, Any]:
     config_file = ctx.find_root().params.get("config")
     try:
         return resolve(flags, config_file=config_file, keys=tuple(keys) if keys else None)
@@ -105,9 +112,13 @@ def colour_wanted(stream: Any, no_color: bool) -> bool:
 
 @click.group(cls=MonitoringGroup, context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="chatwoot-health")
-@click.option("--config", type=click.Path(path_type=Path, dir_okay=False),
-              envvar="CHATWOOT_HEALTH_CONFIG", default=None,
-              help="TOML file with settings (keys as the environment variable names).")
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="CHATWOOT_HEALTH_CONFIG",
+    default=None,
+    help="TOML file with settings (keys as the environment variable names).",
+)
 def main(config: Path | None) -> None:
     """Is our Chatwoot healthy, and are we meeting the response-time SLA?
 
@@ -118,23 +129,54 @@ def main(config: Path | None) -> None:
 @main.command(context_settings=CONTEXT)
 @click.option("--base-url", metavar="URL", help="Chatwoot base URL [env: CHATWOOT_BASE_URL].")
 @click.option("--account-id", type=int, metavar="ID", help="Account id [env: CHATWOOT_ACCOUNT_ID].")
-@click.option("--health-path", metavar="PATH",
-              help="Pin the liveness path, no fallback [env: CHATWOOT_HEALTH_PATH].")
-@click.option("--agent-health-url", metavar="URL", help="AI agent health URL [env: AGENT_HEALTH_URL].")
-@click.option("--timeout", type=float, metavar="SECONDS",
-              help="Per-probe timeout [env: CHATWOOT_HEALTH_TIMEOUT; default 5].")
-@click.option("--artifacts-dir", type=click.Path(path_type=Path, file_okay=False),
-              help="Artifacts directory [env: CHATWOOT_HEALTH_ARTIFACTS_DIR].")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True, help="table: a short summary; json: the artifact.")
+@click.option(
+    "--health-path",
+    metavar="PATH",
+    help="Pin the liveness path, no fallback [env: CHATWOOT_HEALTH_PATH].",
+)
+@click.option(
+    "--agent-health-url", metavar="URL", help="AI agent health URL [env: AGENT_HEALTH_URL]."
+)
+@click.option(
+    "--timeout",
+    type=float,
+    metavar="SECONDS",
+    help="Per-probe timeout [env: CHATWOOT_HEALTH_TIMEOUT; default 5].",
+)
+@click.option(
+    "--artifacts-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Artifacts directory [env: CHATWOOT_HEALTH_ARTIFACTS_DIR].",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="table: a short summary; json: the artifact.",
+)
 @click.option("--no-artifact", is_flag=True, help="Dry run: probe and print, write nothing.")
-@click.option("--liveness-only", is_flag=True,
-              help="Only the unauthenticated probes (no token or account needed).")
+@click.option(
+    "--liveness-only",
+    is_flag=True,
+    help="Only the unauthenticated probes (no token or account needed).",
+)
 @click.option("--no-color", is_flag=True, help="Never colour the output [env: NO_COLOR].")
 @click.pass_context
-def check(ctx: click.Context, base_url: str | None, account_id: int | None, health_path: str | None,
-          agent_health_url: str | None, timeout: float | None, artifacts_dir: Path | None,
-          fmt: str, no_artifact: bool, liveness_only: bool, no_color: bool) -> None:
+def check(
+    ctx: click.Context,
+    base_url: str | None,
+    account_id: int | None,
+    health_path: str | None,
+    agent_health_url: str | None,
+    timeout: float | None,
+    artifacts_dir: Path | None,
+    fmt: str,
+    no_artifact: bool,
+    liveness_only: bool,
+    no_color: bool,
+) -> None:
     """Probe Chatwoot and the AI agent; write one JSON artifact; exit 0/1/2/3."""
     from chatwoot_health.check import CheckOptions, run_check
     from chatwoot_health.probes.chatwoot import ProbeSettings
@@ -142,10 +184,17 @@ def check(ctx: click.Context, base_url: str | None, account_id: int | None, heal
 
     if timeout is not None and not 0 < timeout <= 3600:
         raise click.BadParameter("must be between 0 and 3600 seconds", param_hint="--timeout")
-    values = settings(ctx, {
-        "base_url": base_url, "account_id": account_id, "health_path": health_path,
-        "agent_health_url": agent_health_url, "timeout": timeout, "artifacts_dir": artifacts_dir,
-    })
+    values = settings(
+        ctx,
+        {
+            "base_url": base_url,
+            "account_id": account_id,
+            "health_path": health_path,
+            "agent_health_url": agent_health_url,
+            "timeout": timeout,
+            "artifacts_dir": artifacts_dir,
+        },
+    )
     try:
         require(values, "base_url", "the Chatwoot URL to probe, e.g. https://chat.example.com")
         if not liveness_only:
@@ -155,14 +204,19 @@ def check(ctx: click.Context, base_url: str | None, account_id: int | None, heal
     except ConfigError as exc:
         fail(str(exc))
     probe_settings = ProbeSettings(
-        base_url=values["base_url"], api_token=values["api_token"],
-        account_id=values["account_id"], health_path=values["health_path"],
-        agent_health_url=values["agent_health_url"], timeout=values["timeout"],
-        agent_slow=values["agent_slow"], agent_timeout=values["agent_timeout"],
+        base_url=values["base_url"],
+        api_token=values["api_token"],
+        account_id=values["account_id"],
+        health_path=values["health_path"],
+        agent_health_url=values["agent_health_url"],
+        timeout=values["timeout"],
+        agent_slow=values["agent_slow"],
+        agent_timeout=values["agent_timeout"],
         liveness_only=liveness_only,
     )
-    options = CheckOptions(probes=probe_settings, artifacts_dir=values["artifacts_dir"],
-                           write=not no_artifact)
+    options = CheckOptions(
+        probes=probe_settings, artifacts_dir=values["artifacts_dir"], write=not no_artifact
+    )
     outcome = run_check(options, utc_now())
     click.echo(RENDERERS[fmt](outcome.artifact, colour_wanted(sys.stdout, no_color)), nl=False)
     if outcome.path is not None:
@@ -173,14 +227,23 @@ def check(ctx: click.Context, base_url: str | None, account_id: int | None, heal
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--older-than", type=DURATION, required=True, metavar="DURATION",
-              help="Delete artifacts older than this, e.g. 90d.")
-@click.option("--artifacts-dir", type=click.Path(path_type=Path, file_okay=False),
-              help="Artifacts directory [env: CHATWOOT_HEALTH_ARTIFACTS_DIR].")
+@click.option(
+    "--older-than",
+    type=DURATION,
+    required=True,
+    metavar="DURATION",
+    help="Delete artifacts older than this, e.g. 90d.",
+)
+@click.option(
+    "--artifacts-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Artifacts directory [env: CHATWOOT_HEALTH_ARTIFACTS_DIR].",
+)
 @click.option("--dry-run", is_flag=True, help="Only say what would be deleted.")
 @click.pass_context
-def prune(ctx: click.Context, older_than: timedelta, artifacts_dir: Path | None,
-          dry_run: bool) -> None:
+def prune(
+    ctx: click.Context, older_than: timedelta, artifacts_dir: Path | None, dry_run: bool
+) -> None:
     """Delete old artifact files (only files named like artifacts)."""
     from chatwoot_health.prune import prune as run_prune
 
@@ -189,8 +252,10 @@ def prune(ctx: click.Context, older_than: timedelta, artifacts_dir: Path | None,
     result = run_prune(directory, older_than, utc_now(), dry_run)
     verb = "would delete" if dry_run else "deleted"
     count = len(result.matched) if dry_run else result.deleted
-    click.echo(f"{verb} {count} artifact(s) older than {older_than.days}d "
-               f"in {directory}; {result.kept} kept")
+    click.echo(
+        f"{verb} {count} artifact(s) older than {older_than.days}d "
+        f"in {directory}; {result.kept} kept"
+    )
     sys.exit(int(ExitCode.OK))
 
 
@@ -200,3 +265,152 @@ def schema() -> None:
     from chatwoot_health.artifacts import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))
+
+
+REPORT_FORMATS = ["table", "json", "csv", "html"]
+
+
+def _calendar(values: dict[str, Any]) -> Any:
+    from chatwoot_health.metrics.business_hours import BusinessCalendar
+
+    opens, closes = values["business_hours"]
+    return BusinessCalendar(
+        tz=values["timezone"],
+        opens=opens,
+        closes=closes,
+        days=values["business_days"],
+        holidays=values["holidays"],
+    )
+
+
+@main.command(context_settings=CONTEXT)
+@click.option(
+    "--window",
+    type=DURATION,
+    metavar="DURATION",
+    help="24h, 7d, 30d, <N>h or <N>d for every section [default: each section's own: "
+    "uptime and response time 30d, channels 24h, SLA 7d].",
+)
+@click.option(
+    "--at",
+    type=INSTANT,
+    metavar="TIMESTAMP",
+    help="Evaluate as of this instant (ISO 8601) [default: now].",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(REPORT_FORMATS),
+    default="table",
+    show_default=True,
+    help="table: the status card; json, csv: data; html: dashboard.",
+)
+@click.option("--detailed", is_flag=True, help="table: every section and the alert list.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write here (atomically) instead of stdout.",
+)
+@click.option(
+    "--artifacts-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Artifacts directory [env: CHATWOOT_HEALTH_ARTIFACTS_DIR].",
+)
+@click.option(
+    "--interval",
+    type=DURATION,
+    metavar="DURATION",
+    help="How often `check` runs [env: CHATWOOT_HEALTH_INTERVAL; default 5m].",
+)
+@click.option(
+    "--min-uptime",
+    type=click.FloatRange(0, 100),
+    metavar="PCT",
+    help="Uptime below PCT is CRITICAL (launch gate: --window 7d --min-uptime 100).",
+)
+@click.option(
+    "--notify",
+    is_flag=True,
+    help="Record alert starts/resolutions in Supabase and post them to ALERT_WEBHOOK_URL.",
+)
+@click.option("--no-color", is_flag=True, help="Never colour the output [env: NO_COLOR].")
+@click.pass_context
+def report(
+    ctx: click.Context,
+    window: timedelta | None,
+    at: datetime | None,
+    fmt: str,
+    detailed: bool,
+    output: Path | None,
+    artifacts_dir: Path | None,
+    interval: timedelta | None,
+    min_uptime: float | None,
+    notify: bool,
+    no_color: bool,
+) -> None:
+    """Uptime, latency, queue, SLA, channels, agents and alerts; exit 0/1/2/3."""
+    from chatwoot_health.report import NoData, ReportOptions
+    from chatwoot_health.report_run import run_report
+
+    values = settings(ctx, {"artifacts_dir": artifacts_dir, "interval": interval})
+    now = at or utc_now()
+    options = ReportOptions(
+        artifacts_dir=values["artifacts_dir"],
+        now=now,
+        window=window,
+        interval=values["interval"],
+        min_uptime=min_uptime,
+        calendar=_calendar(values),
+        sla_target=values["sla_target"],
+    )
+    try:
+        result = run_report(
+            options,
+            values,
+            fmt=fmt,
+            detailed=detailed,
+            colour=output is None and colour_wanted(sys.stdout, no_color),
+            notify=notify,
+        )
+    except NoData as exc:
+        fail(str(exc))
+    for line in result.diagnostics:
+        click.echo(f"chatwoot-health: {line}", err=True)
+    write_output(result.text, output)
+    if output is not None:
+        click.echo(f"report: {output}", err=True)
+    sys.exit(int(result.exit_code))
+
+
+@main.command(context_settings=CONTEXT)
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("demo-artifacts"),
+    show_default=True,
+    help="Where to write the sample history (must be empty or not exist).",
+)
+@click.option("--at", type=INSTANT, metavar="TIMESTAMP", help="End of the history [default: now].")
+@click.option("--seed", type=int, default=7, show_default=True, help="Random seed.")
+@click.option("--no-color", is_flag=True, help="Never colour the output [env: NO_COLOR].")
+def demo(directory: Path, at: datetime | None, seed: int, no_color: bool) -> None:
+    """Write a realistic 30-day history and print its detailed report (no Chatwoot needed)."""
+    from chatwoot_health.demo import DemoError, run_demo
+
+    try:
+        result = run_demo(
+            directory, at or utc_now(), seed, colour=colour_wanted(sys.stdout, no_color)
+        )
+    except DemoError as exc:
+        fail(str(exc))
+    click.echo(result.text, nl=False)
+    click.echo(
+        f"\nwrote {result.written} artifacts to {directory}; the report's exit code "
+        f"would be {int(result.exit_code)} ({result.exit_code.name}). Try:\n"
+        f"  chatwoot-health report --artifacts-dir {directory} --at {result.at} "
+        "--format html -o dashboard.html",
+        err=True,
+    )
+    sys.exit(int(ExitCode.OK))

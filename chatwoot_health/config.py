@@ -94,7 +94,7 @@ _HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 
 def _business_hours(value: str) -> tuple[int, int]:
-    """``09:00-17:00`` → (540, 1020): opening and closing minute of the local day (24:00 allowed)."""
+    """``09:00-17:00`` → (540, 1020): opening and closing minute of the local day."""
     match = _HOURS.match(value)
     if not match:
         raise ValueError(f"{value!r} is not a range of hours, e.g. 09:00-17:00")
@@ -161,57 +161,174 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("base_url", "CHATWOOT_BASE_URL", _url, None,
-            "Chatwoot base URL, e.g. https://chat.example.com (required)."),
-    Setting("api_token", "CHATWOOT_API_TOKEN", _secret, None,
-            "Access token of a Chatwoot user (Profile settings); needed by the authenticated "
-            "probes. An administrator's token also enables the per-inbox report probe.",
-            secret=True),
-    Setting("account_id", "CHATWOOT_ACCOUNT_ID", _positive_int, None,
-            "Numeric account id (the number in /app/accounts/N/…); needed by account probes."),
-    Setting("health_path", "CHATWOOT_HEALTH_PATH", _liveness_path, None,
-            "Pin the liveness path (e.g. /health) and disable the /rails/health → /health → /api "
-            "fallback."),
-    Setting("agent_health_url", "AGENT_HEALTH_URL", _url, None,
-            "Health URL of the AI agent service; unset = that probe is 'not configured'."),
-    Setting("artifacts_dir", "CHATWOOT_HEALTH_ARTIFACTS_DIR", _path, str(DEFAULT_ARTIFACTS_DIR),
-            "Where artifacts are written and read (relative to the working directory)."),
-    Setting("timeout", "CHATWOOT_HEALTH_TIMEOUT", _seconds, "5",
-            "Per-probe timeout in seconds (or a duration such as 5s)."),
-    Setting("agent_slow", "AGENT_HEALTH_SLOW_AFTER", _seconds, "5",
-            "The AI agent answering 2xx later than this (seconds) counts as slow (degraded)."),
-    Setting("agent_timeout", "AGENT_HEALTH_TIMEOUT", _seconds, "10",
-            "Give up on the AI agent after this many seconds (offline); must exceed the slow "
-            "threshold so that 'slow' can be seen."),
-    Setting("interval", "CHATWOOT_HEALTH_INTERVAL", _duration, "5m",
-            "How often cron runs `check`; sets expected runs, coverage and staleness."),
-    Setting("timezone", "CHATWOOT_HEALTH_TIMEZONE", _timezone, "America/New_York",
-            "Time zone of the business hours (IANA name)."),
-    Setting("business_hours", "CHATWOOT_HEALTH_BUSINESS_HOURS", _business_hours, "09:00-17:00",
-            "Opening hours on business days, local time."),
-    Setting("business_days", "CHATWOOT_HEALTH_BUSINESS_DAYS", _business_days, "mon-fri",
-            "Business days, e.g. mon-fri or mon,tue,thu."),
-    Setting("holidays", "CHATWOOT_HEALTH_HOLIDAYS", _holidays, "",
-            "Comma-separated dates (YYYY-MM-DD) that are not business days."),
-    Setting("sla_target", "CHATWOOT_HEALTH_SLA_TARGET", _duration, "15m",
-            "Business-hours response target for the SLA and the channel response-time target."),
-    Setting("supabase_url", "SUPABASE_URL", _url, None,
-            "Supabase project URL; unset = the SLA and approvals sections are 'not configured'."),
-    Setting("supabase_key", "SUPABASE_KEY", _secret, None,
-            "Supabase service-role or read key.", secret=True),
-    Setting("supabase_timeout", "SUPABASE_TIMEOUT", _seconds, "10",
-            "Timeout of each Supabase request in seconds."),
-    Setting("table_decision_log", "CHATWOOT_HEALTH_TABLE_DECISION_LOG", _table_name,
-            "decision_log", "Name of the decision_log table."),
-    Setting("table_approvals_history", "CHATWOOT_HEALTH_TABLE_APPROVALS_HISTORY", _table_name,
-            "approvals_history", "Name of the approvals_history table."),
-    Setting("table_notifications", "CHATWOOT_HEALTH_TABLE_NOTIFICATIONS", _table_name,
-            "notifications", "Name of the notifications table."),
-    Setting("cache_dir", "CHATWOOT_HEALTH_CACHE_DIR", _path, ".chatwoot-health-cache",
-            "Where the last good Supabase figures are cached for outages."),
-    Setting("alert_webhook_url", "ALERT_WEBHOOK_URL", _url, None,
-            "Slack-compatible incoming-webhook URL; `report --notify` posts alert starts and "
-            "resolutions there.", secret=True),
+    Setting(
+        "base_url",
+        "CHATWOOT_BASE_URL",
+        _url,
+        None,
+        "Chatwoot base URL, e.g. https://chat.example.com (required).",
+    ),
+    Setting(
+        "api_token",
+        "CHATWOOT_API_TOKEN",
+        _secret,
+        None,
+        "Access token of a Chatwoot user (Profile settings); needed by the authenticated "
+        "probes. An administrator's token also enables the per-inbox report probe.",
+        secret=True,
+    ),
+    Setting(
+        "account_id",
+        "CHATWOOT_ACCOUNT_ID",
+        _positive_int,
+        None,
+        "Numeric account id (the number in /app/accounts/N/…); needed by account probes.",
+    ),
+    Setting(
+        "health_path",
+        "CHATWOOT_HEALTH_PATH",
+        _liveness_path,
+        None,
+        "Pin the liveness path (e.g. /health) and disable the /rails/health → /health → /api "
+        "fallback.",
+    ),
+    Setting(
+        "agent_health_url",
+        "AGENT_HEALTH_URL",
+        _url,
+        None,
+        "Health URL of the AI agent service; unset = that probe is 'not configured'.",
+    ),
+    Setting(
+        "artifacts_dir",
+        "CHATWOOT_HEALTH_ARTIFACTS_DIR",
+        _path,
+        str(DEFAULT_ARTIFACTS_DIR),
+        "Where artifacts are written and read (relative to the working directory).",
+    ),
+    Setting(
+        "timeout",
+        "CHATWOOT_HEALTH_TIMEOUT",
+        _seconds,
+        "5",
+        "Per-probe timeout in seconds (or a duration such as 5s).",
+    ),
+    Setting(
+        "agent_slow",
+        "AGENT_HEALTH_SLOW_AFTER",
+        _seconds,
+        "5",
+        "The AI agent answering 2xx later than this (seconds) counts as slow (degraded).",
+    ),
+    Setting(
+        "agent_timeout",
+        "AGENT_HEALTH_TIMEOUT",
+        _seconds,
+        "10",
+        "Give up on the AI agent after this many seconds (offline); must exceed the slow "
+        "threshold so that 'slow' can be seen.",
+    ),
+    Setting(
+        "interval",
+        "CHATWOOT_HEALTH_INTERVAL",
+        _duration,
+        "5m",
+        "How often cron runs `check`; sets expected runs, coverage and staleness.",
+    ),
+    Setting(
+        "timezone",
+        "CHATWOOT_HEALTH_TIMEZONE",
+        _timezone,
+        "America/New_York",
+        "Time zone of the business hours (IANA name).",
+    ),
+    Setting(
+        "business_hours",
+        "CHATWOOT_HEALTH_BUSINESS_HOURS",
+        _business_hours,
+        "09:00-17:00",
+        "Opening hours on business days, local time.",
+    ),
+    Setting(
+        "business_days",
+        "CHATWOOT_HEALTH_BUSINESS_DAYS",
+        _business_days,
+        "mon-fri",
+        "Business days, e.g. mon-fri or mon,tue,thu.",
+    ),
+    Setting(
+        "holidays",
+        "CHATWOOT_HEALTH_HOLIDAYS",
+        _holidays,
+        "",
+        "Comma-separated dates (YYYY-MM-DD) that are not business days.",
+    ),
+    Setting(
+        "sla_target",
+        "CHATWOOT_HEALTH_SLA_TARGET",
+        _duration,
+        "15m",
+        "Business-hours response target for the SLA and the channel response-time target.",
+    ),
+    Setting(
+        "supabase_url",
+        "SUPABASE_URL",
+        _url,
+        None,
+        "Supabase project URL; unset = the SLA and approvals sections are 'not configured'.",
+    ),
+    Setting(
+        "supabase_key",
+        "SUPABASE_KEY",
+        _secret,
+        None,
+        "Supabase service-role or read key.",
+        secret=True,
+    ),
+    Setting(
+        "supabase_timeout",
+        "SUPABASE_TIMEOUT",
+        _seconds,
+        "10",
+        "Timeout of each Supabase request in seconds.",
+    ),
+    Setting(
+        "table_decision_log",
+        "CHATWOOT_HEALTH_TABLE_DECISION_LOG",
+        _table_name,
+        "decision_log",
+        "Name of the decision_log table.",
+    ),
+    Setting(
+        "table_approvals_history",
+        "CHATWOOT_HEALTH_TABLE_APPROVALS_HISTORY",
+        _table_name,
+        "approvals_history",
+        "Name of the approvals_history table.",
+    ),
+    Setting(
+        "table_notifications",
+        "CHATWOOT_HEALTH_TABLE_NOTIFICATIONS",
+        _table_name,
+        "notifications",
+        "Name of the notifications table.",
+    ),
+    Setting(
+        "cache_dir",
+        "CHATWOOT_HEALTH_CACHE_DIR",
+        _path,
+        ".chatwoot-health-cache",
+        "Where the last good Supabase figures are cached for outages.",
+    ),
+    Setting(
+        "alert_webhook_url",
+        "ALERT_WEBHOOK_URL",
+        _url,
+        None,
+        "Slack-compatible incoming-webhook URL; `report --notify` posts alert starts and "
+        "resolutions there.",
+        secret=True,
+    ),
 )
 
 SETTINGS_BY_KEY = {setting.key: setting for setting in SETTINGS}

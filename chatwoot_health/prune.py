@@ -19,7 +19,8 @@ class PruneResult:
 
 def prune(directory: Path, older_than: timedelta, now: datetime, dry_run: bool) -> PruneResult:
     cutoff = now - older_than
-    files = list_artifact_files(directory)
+    # Only regular files: a directory that happens to carry an artifact's name is not ours.
+    files = [(stamp, path) for stamp, path in list_artifact_files(directory) if path.is_file()]
     old = [path for stamp, path in files if stamp < cutoff]
     deleted = 0
     if not dry_run:

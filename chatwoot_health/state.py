@@ -53,7 +53,12 @@ _EXIT = {
 }
 _RANK = {State.OK: 0, State.WARNING: 1, State.UNKNOWN: 2, State.CRITICAL: 3}
 _ICON = {State.OK: "✓", State.WARNING: "!", State.CRITICAL: "✗", State.UNKNOWN: "?"}
-_WORD = {State.OK: "OK", State.WARNING: "WARNING", State.CRITICAL: "CRITICAL", State.UNKNOWN: "UNKNOWN"}
+_WORD = {
+    State.OK: "OK",
+    State.WARNING: "WARNING",
+    State.CRITICAL: "CRITICAL",
+    State.UNKNOWN: "UNKNOWN",
+}
 
 
 def worst(states: Iterable[State], default: State = State.OK) -> State:

@@ -10,7 +10,7 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_duration(text: str) -> timedelta:
-    """``"5m"``, ``"24h"``, ``"30d"``, ``"1.5h"`` → timedelta; ValueError with the reason otherwise."""
+    """``"5m"``, ``"24h"``, ``"30d"``, ``"1.5h"`` → timedelta; ValueError saying why otherwise."""
     match = _DURATION.match(text)
     if not match:
         raise ValueError(
@@ -26,7 +26,9 @@ def parse_duration(text: str) -> timedelta:
 def format_duration(delta: timedelta) -> str:
     """The shortest exact label: 30 days → ``30d``, 90 minutes → ``90m``."""
     seconds = int(delta.total_seconds())
-    for unit in ("d", "h", "m"):
+    if seconds % 86400 == 0 and seconds >= 2 * 86400:
+        return f"{seconds // 86400}d"
+    for unit in ("h", "m"):
         size = _UNIT_SECONDS[unit]
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
@@ -34,7 +36,7 @@ def format_duration(delta: timedelta) -> str:
 
 
 def parse_instant(text: str) -> datetime:
-    """An ISO 8601 instant (``Z`` or an offset; a naive one is taken as UTC) → aware UTC datetime."""
+    """An ISO 8601 instant (``Z``, an offset, or naive = UTC) → an aware UTC datetime."""
     candidate = text.strip()
     if candidate.endswith(("Z", "z")):
         candidate = candidate[:-1] + "+00:00"

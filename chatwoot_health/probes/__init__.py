@@ -1,1 +1,1 @@
-"""Probes: the I/O edge that turns HTTP answers into :class:`~chatwoot_health.artifacts.CheckResult`."""
+"""Probes: the I/O edge that turns HTTP answers into check results."""

@@ -9,6 +9,8 @@ costs one round trip, not three.
 from __future__ import annotations
 
 import asyncio
+import functools
+import ssl
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -20,8 +22,8 @@ import httpx
 from pydantic import SecretStr
 
 from chatwoot_health.artifacts import (
-    AgentSummary,
     Agents,
+    AgentSummary,
     CheckResult,
     ConversationCounts,
     Inbox,
@@ -154,43 +156,64 @@ class _Run:
         for path, fetched in zip(paths, answers, strict=True):
             if fetched.status_code == 404 and not self.settings.health_path:
                 continue
-            base = {"name": "rails_health", "path": path, "status_code": fetched.status_code,
-                    "duration_ms": fetched.duration_ms}
+            base = {
+                "name": "rails_health",
+                "path": path,
+                "status_code": fetched.status_code,
+                "duration_ms": fetched.duration_ms,
+            }
             if fetched.status_code is not None and 200 <= fetched.status_code < 300:
                 if path == "/api":
                     failing = _failing_services(fetched)
                     if failing:
-                        return CheckResult(**base, ok=False, state="down",
-                                           error=f"/api reports {failing}")
+                        return CheckResult(
+                            **base, ok=False, state="down", error=f"/api reports {failing}"
+                        )
                 return CheckResult(**base, ok=True, state="up")
             if fetched.status_code == 404:  # the pinned path does not exist
                 return CheckResult(
-                    **base, ok=None, state="no_path",
+                    **base,
+                    ok=None,
+                    state="no_path",
                     error=f"404 on {path}: CHATWOOT_HEALTH_PATH names a path this Chatwoot "
                     "does not serve (try /health or /api)",
                 )
-            return CheckResult(**base, ok=False, state="down",
-                               error=self.problem(fetched, scoped=False))
+            return CheckResult(
+                **base, ok=False, state="down", error=self.problem(fetched, scoped=False)
+            )
         return CheckResult(
-            name="rails_health", ok=None, state="no_path", status_code=404,
+            name="rails_health",
+            ok=None,
+            state="no_path",
+            status_code=404,
             duration_ms=round((time.perf_counter() - started) * 1000, 1),
-            error="no liveness path: /rails/health, /health and /api all answered 404 — is "
-            "CHATWOOT_BASE_URL the Chatwoot URL? Pin a path with CHATWOOT_HEALTH_PATH",
+            error="no liveness path: /rails/health, /health and /api all answered 404, a "
+            "configuration problem, not an outage: is CHATWOOT_BASE_URL the Chatwoot URL? Pin a "
+            "path with CHATWOOT_HEALTH_PATH",
         )
 
     async def api_services(self) -> CheckResult:
         fetched = await self.fetch("/api")
-        base = {"name": "api_services", "path": "/api", "status_code": fetched.status_code,
-                "duration_ms": fetched.duration_ms}
+        base = {
+            "name": "api_services",
+            "path": "/api",
+            "status_code": fetched.status_code,
+            "duration_ms": fetched.duration_ms,
+        }
         ok_answer = fetched.status_code is not None and 200 <= fetched.status_code < 300
         if not ok_answer or not isinstance(fetched.body, dict):
-            return CheckResult(**base, ok=False, state="failing",
-                               error=self.problem(fetched, scoped=False))
+            return CheckResult(
+                **base, ok=False, state="failing", error=self.problem(fetched, scoped=False)
+            )
         body = fetched.body
         if "data_services" not in body or "queue_services" not in body:
-            return CheckResult(**base, ok=False, state="failing",
-                               error=f"{fetched.status_code} but /api has no data_services/"
-                               "queue_services: is CHATWOOT_BASE_URL the Chatwoot URL?")
+            return CheckResult(
+                **base,
+                ok=False,
+                state="failing",
+                error=f"{fetched.status_code} but /api has no data_services/"
+                "queue_services: is CHATWOOT_BASE_URL the Chatwoot URL?",
+            )
         detail: dict[str, str | int | float | bool | None] = {
             "data_services": str(body["data_services"]),
             "queue_services": str(body["queue_services"]),
@@ -198,8 +221,13 @@ class _Run:
         }
         failing = _failing_services(fetched)
         if failing:
-            return CheckResult(**base, ok=False, state="failing", detail=detail,
-                               error=f"Chatwoot reports {failing}")
+            return CheckResult(
+                **base,
+                ok=False,
+                state="failing",
+                detail=detail,
+                error=f"Chatwoot reports {failing}",
+            )
         return CheckResult(**base, ok=True, state="ok", detail=detail)
 
     async def profile(self) -> CheckResult:
@@ -299,10 +327,14 @@ class _Run:
         return _ok("agents", fetched)
 
     async def inbox_activity(self) -> CheckResult:
-        listing, inboxes = await self._inbox_task
+        _listing, inboxes = await self._inbox_task
         if inboxes is None:
-            return CheckResult(name="inbox_activity", ok=None, skipped=True,
-                               skip_reason="needs the inbox list, which failed")
+            return CheckResult(
+                name="inbox_activity",
+                ok=None,
+                skipped=True,
+                skip_reason="needs the inbox list, which failed",
+            )
         current = self.now.replace(minute=0, second=0, microsecond=0)
         previous = current - timedelta(hours=1)
         params_base: dict[str, str | int] = {
@@ -321,9 +353,14 @@ class _Run:
         duration = round((time.perf_counter() - started) * 1000, 1)
         for fetched in answers:
             if fetched.status_code == 401 and "this action" in (fetched.api_error() or "").lower():
-                return CheckResult(name="inbox_activity", ok=None, skipped=True,
-                                   status_code=401, duration_ms=duration,
-                                   skip_reason="token lacks report permission")
+                return CheckResult(
+                    name="inbox_activity",
+                    ok=None,
+                    skipped=True,
+                    status_code=401,
+                    duration_ms=duration,
+                    skip_reason="token lacks report permission",
+                )
             failed = self._failed("inbox_activity", fetched, scoped=True)
             if failed:
                 return failed.model_copy(update={"duration_ms": duration})
@@ -349,27 +386,51 @@ class _Run:
                     )
                 )
         self.data.inbox_activity = buckets
-        return CheckResult(name="inbox_activity", ok=True, status_code=200, duration_ms=duration,
-                           detail={"inboxes": len(inboxes)})
+        return CheckResult(
+            name="inbox_activity",
+            ok=True,
+            status_code=200,
+            duration_ms=duration,
+            detail={"inboxes": len(inboxes)},
+        )
 
     async def agent_sdk(self) -> CheckResult:
         url = self.settings.agent_health_url
         if not url:
-            return CheckResult(name="agent_sdk", ok=None, skipped=True, state="not_configured",
-                               skip_reason="AGENT_HEALTH_URL not set")
-        fetched = await get(self.client, url, url=url, timeout=self.settings.agent_timeout,
-                            retry_429_after=self.settings.retry_429_after)
-        base = {"name": "agent_sdk", "status_code": fetched.status_code,
-                "duration_ms": fetched.duration_ms}
+            return CheckResult(
+                name="agent_sdk",
+                ok=None,
+                skipped=True,
+                state="not_configured",
+                skip_reason="AGENT_HEALTH_URL not set",
+            )
+        fetched = await get(
+            self.client,
+            url,
+            url=url,
+            timeout=self.settings.agent_timeout,
+            retry_429_after=self.settings.retry_429_after,
+        )
+        base = {
+            "name": "agent_sdk",
+            "status_code": fetched.status_code,
+            "duration_ms": fetched.duration_ms,
+        }
         if fetched.status_code is not None and 200 <= fetched.status_code < 300:
             if fetched.duration_ms > self.settings.agent_slow * 1000:
-                return CheckResult(**base, ok=False, state="slow",
-                                   error=f"answered after {fetched.duration_ms / 1000:.1f} s "
-                                   f"(slow: over {self.settings.agent_slow:g} s)")
+                return CheckResult(
+                    **base,
+                    ok=False,
+                    state="slow",
+                    error=f"answered after {fetched.duration_ms / 1000:.1f} s "
+                    f"(slow: over {self.settings.agent_slow:g} s)",
+                )
             return CheckResult(**base, ok=True, state="online")
         error = fetched.error or f"{fetched.status_code} from AGENT_HEALTH_URL"
-        if fetched.status_code is not None and fetched.status_code >= 500 and looks_like_html(
-            fetched
+        if (
+            fetched.status_code is not None
+            and fetched.status_code >= 500
+            and looks_like_html(fetched)
         ):
             error += " (an HTML error page)"
         return CheckResult(**base, ok=False, state="offline", error=error)
@@ -383,14 +444,20 @@ class _Run:
         if self.rejected(fetched) and fetched.error is None:
             self.data.auth_rejected = True
         return CheckResult(
-            name=name, ok=False, status_code=code, duration_ms=fetched.duration_ms,
+            name=name,
+            ok=False,
+            status_code=code,
+            duration_ms=fetched.duration_ms,
             error=self.problem(fetched, scoped=scoped),
             state="rejected" if self.rejected(fetched) and fetched.error is None else None,
         )
 
     def _shape_error(self, name: str, fetched: Fetched, expected: str) -> CheckResult:
         return CheckResult(
-            name=name, ok=False, status_code=fetched.status_code, duration_ms=fetched.duration_ms,
+            name=name,
+            ok=False,
+            status_code=fetched.status_code,
+            duration_ms=fetched.duration_ms,
             error=f"{fetched.status_code} but the JSON is not {expected}: is this a Chatwoot API?",
         )
 
@@ -398,16 +465,22 @@ class _Run:
         probes: list[Callable[[], Awaitable[CheckResult]]] = [self.rails_health, self.api_services]
         if not self.settings.liveness_only:
             self._inbox_task = asyncio.ensure_future(self._inbox_list())
-            probes += [self.profile, self.conversations, self.inboxes, self.agents,
-                       self.inbox_activity]
+            probes += [
+                self.profile,
+                self.conversations,
+                self.inboxes,
+                self.agents,
+                self.inbox_activity,
+            ]
         probes.append(self.agent_sdk)
         self.data.checks = list(await asyncio.gather(*(probe() for probe in probes)))
         return self.data
 
 
 def _ok(name: str, fetched: Fetched) -> CheckResult:
-    return CheckResult(name=name, ok=True, status_code=fetched.status_code,
-                       duration_ms=fetched.duration_ms)
+    return CheckResult(
+        name=name, ok=True, status_code=fetched.status_code, duration_ms=fetched.duration_ms
+    )
 
 
 def _failing_services(fetched: Fetched) -> str:
@@ -437,11 +510,22 @@ def _series(body: Any) -> dict[int, tuple[float, int]]:
     return series
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default verifying context, built once per process: loading the CA bundle costs
+    50-100 ms, as much as a whole run against a nearby Chatwoot."""
+    return httpx.create_ssl_context()
+
+
 async def run_probes(settings: ProbeSettings, now: datetime) -> ProbeData:
     """Run every probe concurrently with one client; never raises for network trouble."""
     limits = httpx.Limits(max_connections=32, max_keepalive_connections=16)
     headers = {"User-Agent": "chatwoot-health", "Accept": "application/json"}
     async with httpx.AsyncClient(
-        base_url=settings.base_url, headers=headers, limits=limits, follow_redirects=False,
+        base_url=settings.base_url,
+        headers=headers,
+        limits=limits,
+        follow_redirects=False,
+        verify=_tls_context(),
     ) as client:
         return await _Run(client, settings, now.astimezone(UTC)).run()

@@ -1,4 +1,4 @@
-"""One careful HTTP GET: monotonic timing, one retry on 429, a size cap, and errors a person can act on.
+"""One careful HTTP GET: monotonic timing, one retry on 429, a size cap, and actionable errors.
 
 Nothing here raises for a network or protocol failure; everything becomes a :class:`Fetched` with an
 ``error`` string. Secrets never enter these strings: the token travels in a header, and the URL in
@@ -8,7 +8,9 @@ messages is only the path.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
+import socket
 import ssl
 import time
 from dataclasses import dataclass
@@ -46,21 +48,47 @@ class Fetched:
         return None
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from (httpx wraps httpcore wraps anyio wraps the
+    OSError that says what really happened)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 16:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
 def describe_transport_error(exc: Exception, timeout: float) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return f"timed out after {timeout:g} s"
     text = str(exc) or exc.__class__.__name__
-    lowered = text.lower()
-    cause = exc.__cause__ or exc.__context__
-    if isinstance(cause, ssl.SSLError) or "ssl" in lowered or "certificate" in lowered:
+    chain = _causes(exc)
+    lowered = " | ".join(str(link) for link in chain).lower()
+    if any(isinstance(link, ssl.SSLError) for link in chain) or (
+        "ssl" in lowered or "certificate" in lowered
+    ):
         return f"TLS error: {_first_line(text)}"
+    if any(isinstance(link, socket.gaierror) for link in chain) or any(
+        hint in lowered
+        for hint in (
+            "name or service not known",
+            "nodename nor servname",
+            "temporary failure in name resolution",
+            "getaddrinfo",
+        )
+    ):
+        return "cannot resolve the host name (DNS): check the URL"
+    if (
+        any(
+            isinstance(link, ConnectionRefusedError)
+            or (isinstance(link, OSError) and link.errno == errno.ECONNREFUSED)
+            for link in chain
+        )
+        or "refused" in lowered
+    ):
+        return "connection refused: is the service running and the URL right?"
     if isinstance(exc, httpx.ConnectError):
-        if "name or service not known" in lowered or "nodename nor servname" in lowered or (
-            "temporary failure in name resolution" in lowered
-        ) or "getaddrinfo" in lowered:
-            return "cannot resolve the host name (DNS): check the URL"
-        if "refused" in lowered:
-            return "connection refused: is the service running and the URL right?"
         return f"cannot connect: {_first_line(text)}"
     if isinstance(exc, httpx.RemoteProtocolError):
         return f"the server closed the connection or broke HTTP: {_first_line(text)}"

@@ -1,1 +1,1 @@
-"""Renderers: one registry per command, chosen by ``--format``; data goes to stdout or ``--output``."""
+"""Renderers: one registry per command, chosen by ``--format``; data to stdout or ``--output``."""

@@ -25,7 +25,10 @@ def _check_state(check: CheckResult) -> tuple[State, str]:
         return State.UNKNOWN, "unknown"
     if check.ok:
         return State.OK, check.state or "ok"
-    return State.CRITICAL if check.name == "rails_health" else State.WARNING, check.state or "failed"
+    return (
+        State.CRITICAL if check.name == "rails_health" else State.WARNING,
+        check.state or "failed",
+    )
 
 
 def render_table(artifact: Artifact, colour: bool) -> str:
@@ -63,7 +66,7 @@ def render_table(artifact: Artifact, colour: bool) -> str:
 
 
 def render_json(artifact: Artifact, colour: bool) -> str:
-    return artifact.to_json()
+    return artifact.model_dump_json(indent=2) + "\n"
 
 
 RENDERERS: dict[str, Callable[[Artifact, bool], str]] = {

@@ -1,0 +1,147 @@
+"""Per-channel volume and first-response time from the hourly ``inbox_activity`` buckets.
+
+Runs overlap (each fetches the previous and the current hour), so buckets are merged by
+(inbox, hour) with the latest run winning: no hour is counted twice, and a single missed run
+loses nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from chatwoot_health.artifacts import Artifact, InboxHour
+from chatwoot_health.metrics.business_hours import BusinessCalendar
+from chatwoot_health.metrics.channels_common import channel_label
+from chatwoot_health.metrics.window import Window
+from chatwoot_health.state import Colour
+
+HOUR = timedelta(hours=1)
+RESPONSE_TARGET_MINUTES = 15.0
+SLOW_CHANNEL_MINUTES = 30.0
+OUTAGE_AFTER = timedelta(hours=4)  # of business time without a message
+SILENCE_LOOKBACK = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class ChannelActivity:
+    channel: str
+    messages: int
+    share_percent: float | None
+    avg_first_response_minutes: float | None
+    responses: int
+    last_message_hour: datetime | None
+    silent_business_seconds: float
+    status: Colour
+
+    @property
+    def possible_outage(self) -> bool:
+        """A channel that had traffic (in the history read) and then none for > 4 business
+        hours of observed silence."""
+        return (
+            self.last_message_hour is not None
+            and self.silent_business_seconds > OUTAGE_AFTER.total_seconds()
+        )
+
+
+def merge_buckets(
+    artifacts: list[Artifact], since: datetime | None = None
+) -> dict[tuple[int, datetime], InboxHour]:
+    """(inbox_id, hour) → bucket, the latest run winning (``artifacts`` is oldest first).
+
+    Only runs checked after ``since`` are read (each run carries the previous and the
+    current hour, so ``since`` an hour before the first hour needed is enough).
+    """
+    merged: dict[tuple[int, datetime], InboxHour] = {}
+    for artifact in artifacts:
+        if since is not None and artifact.checked_at < since:
+            continue
+        for bucket in artifact.inbox_activity or ():
+            merged[(bucket.inbox_id, bucket.hour)] = bucket
+    return merged
+
+
+def response_colour(minutes: float | None, target: float = RESPONSE_TARGET_MINUTES) -> Colour:
+    if minutes is None:
+        return Colour.GREY
+    if minutes <= target:
+        return Colour.GREEN
+    if minutes <= SLOW_CHANNEL_MINUTES:
+        return Colour.YELLOW
+    return Colour.RED
+
+
+def compute_channels(
+    artifacts: list[Artifact],
+    window: Window,
+    now: datetime,
+    calendar: BusinessCalendar,
+    target_minutes: float = RESPONSE_TARGET_MINUTES,
+) -> list[ChannelActivity]:
+    # Silence is looked for over at least a week: a channel quiet for longer is still news.
+    horizon = min(window.start, now - SILENCE_LOOKBACK) - HOUR
+    merged = merge_buckets(artifacts, since=horizon)
+    by_channel: dict[str, list[InboxHour]] = defaultdict(list)
+    history: dict[str, list[InboxHour]] = defaultdict(list)
+    for bucket in merged.values():
+        if bucket.hour > window.end:
+            continue
+        label = channel_label(bucket.channel_type)
+        history[label].append(bucket)
+        if window.start <= bucket.hour:
+            by_channel[label].append(bucket)
+    total = sum(b.incoming_messages for buckets in by_channel.values() for b in buckets)
+    result: list[ChannelActivity] = []
+    silences = {label: _silence(buckets, now, calendar) for label, buckets in history.items()}
+    # A channel silent through the whole window still appears: its silence is the news.
+    for label in set(by_channel) | {label for label, silent in silences.items() if silent}:
+        buckets = by_channel.get(label, [])
+        messages = sum(b.incoming_messages for b in buckets)
+        events = sum(b.first_response_count for b in buckets if b.avg_first_response_seconds)
+        weighted = sum(
+            (b.avg_first_response_seconds or 0) * b.first_response_count for b in buckets
+        )
+        avg_minutes = round(weighted / events / 60, 1) if events else None
+        result.append(
+            ChannelActivity(
+                channel=label,
+                messages=messages,
+                share_percent=round(messages / total * 100, 1) if total else None,
+                avg_first_response_minutes=avg_minutes,
+                responses=events,
+                last_message_hour=_last_message_hour(history[label]),
+                silent_business_seconds=silences[label],
+                status=Colour.RED
+                if silences[label] > OUTAGE_AFTER.total_seconds()
+                else response_colour(avg_minutes, target_minutes),
+            )
+        )
+    result.sort(key=lambda c: (-c.messages, c.channel))
+    return result
+
+
+def _last_message_hour(buckets: list[InboxHour]) -> datetime | None:
+    hours = [b.hour for b in buckets if b.incoming_messages > 0]
+    return max(hours) if hours else None
+
+
+def _silence(buckets: list[InboxHour], now: datetime, calendar: BusinessCalendar) -> float:
+    """Business seconds of *observed* silence since the channel's last message (in ``buckets``).
+
+    Only hours that every inbox of the channel reported (as zero) count; an hour nobody
+    observed (a monitoring gap) is not evidence of an outage.
+    """
+    last = _last_message_hour(buckets)
+    if last is None:
+        return 0.0
+    inboxes = {b.inbox_id for b in buckets}
+    hours: dict[datetime, set[int]] = defaultdict(set)
+    for bucket in buckets:
+        if bucket.hour > last:
+            hours[bucket.hour].add(bucket.inbox_id)
+    silent = 0.0
+    for hour, seen in hours.items():
+        if seen >= inboxes:
+            silent += calendar.business_seconds(hour, min(hour + HOUR, now))
+    return silent

@@ -1,0 +1,41 @@
+"""The time window a report section looks at."""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from chatwoot_health.artifacts import Artifact
+from chatwoot_health.timeutil import format_duration
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def ending(cls, end: datetime, length: timedelta) -> Window:
+        return cls(end - length, end)
+
+    @property
+    def length(self) -> timedelta:
+        return self.end - self.start
+
+    @property
+    def label(self) -> str:
+        return format_duration(self.length)
+
+    def contains(self, moment: datetime) -> bool:
+        return self.start <= moment <= self.end
+
+    def select(self, artifacts: list[Artifact]) -> list[Artifact]:
+        """The artifacts checked inside the window (``artifacts`` must be oldest first)."""
+        low = bisect_left(artifacts, self.start, key=_checked_at)
+        high = bisect_right(artifacts, self.end, key=_checked_at)
+        return artifacts[low:high]
+
+
+def _checked_at(artifact: Artifact) -> datetime:
+    return artifact.checked_at

@@ -1,0 +1,93 @@
+"""``report --format csv``: the spec's metrics export, one row per metric."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from chatwoot_health.report_model import Report, WindowOut
+from chatwoot_health.timeutil import iso
+
+HEADER = ["section", "metric", "value", "unit", "status", "window_start", "window_end"]
+
+
+def render(report: Report) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(HEADER)
+
+    def row(
+        section: str, metric: str, value: object, unit: str, status: str, window: WindowOut | None
+    ) -> None:
+        writer.writerow(
+            [
+                section,
+                metric,
+                "" if value is None else value,
+                unit,
+                status,
+                iso(window.start) if window else "",
+                iso(window.end) if window else "",
+            ]
+        )
+
+    u, r, c = report.uptime, report.response_time, report.conversations
+    row("overall", "status", report.status.value, "", report.status.value, report.window)
+    row("uptime", "percent", u.percent, "%", u.status, u.window)
+    row("uptime", "checks_up", u.checks_up, "runs", u.status, u.window)
+    row("uptime", "checks_down", u.checks_down, "runs", u.status, u.window)
+    row("uptime", "expected_checks", u.expected_checks, "runs", u.status, u.window)
+    row("uptime", "coverage_percent", u.coverage_percent, "%", u.status, u.window)
+    row("uptime", "current", u.current, "", u.status, u.window)
+    for name, value in (("median", r.median_ms), ("p90", r.p90_ms), ("p99", r.p99_ms)):
+        row("response_time", f"{name}_ms", value, "ms", r.status, r.window)
+    row("response_time", "samples", r.samples, "checks", r.status, r.window)
+    for check, p in r.by_check.items():
+        row("response_time", f"{check}.median_ms", p.median_ms, "ms", "", r.window)
+        row("response_time", f"{check}.p90_ms", p.p90_ms, "ms", "", r.window)
+    for key in ("open", "pending", "resolved", "snoozed"):
+        row("conversations", key, getattr(c, key), "conversations", c.status, None)
+    cw = report.channels_meta.window
+    for ch in report.channels:
+        row("channels", f"{ch.channel}.messages", ch.messages, "messages", ch.status, cw)
+        row("channels", f"{ch.channel}.share_percent", ch.share_percent, "%", ch.status, cw)
+        row(
+            "channels",
+            f"{ch.channel}.avg_first_response_minutes",
+            ch.avg_first_response_minutes,
+            "min",
+            ch.status,
+            cw,
+        )
+    a = report.agents
+    row("agents", "ai_state", a.ai.state, "", a.status, None)
+    if a.humans is not None:
+        row("agents", "humans_online", a.humans.online, "agents", a.status, None)
+    s = report.sla
+    status = str(s.status)
+    for key, unit in (
+        ("compliance_percent", "%"),
+        ("met", "conversations"),
+        ("total", "conversations"),
+        ("in_progress", "conversations"),
+        ("avg_response_minutes", "min"),
+        ("breaches", "conversations"),
+    ):
+        row("sla", key, getattr(s, key), unit, status, s.window)
+    ap = report.approvals
+    for name in ("webhook_ms", "private_note_ms", "approval_ms"):
+        m = getattr(ap, name)
+        row("approvals", f"{name}.median", m.median, "ms", str(ap.status), s.window)
+        row("approvals", f"{name}.p90", m.p90, "ms", str(ap.status), s.window)
+    row("approvals", "pending", ap.pending, "approvals", str(ap.status), None)
+    row(
+        "approvals",
+        "estimated_wait_minutes",
+        ap.estimated_wait_minutes,
+        "min",
+        str(ap.status),
+        None,
+    )
+    for alert in report.alerts:
+        row("alerts", alert.name, alert.title, "", alert.severity.value, None)
+    return buffer.getvalue()

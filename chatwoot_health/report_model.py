@@ -1,0 +1,216 @@
+"""The report as data: what ``report --format json`` prints and every renderer reads.
+
+Section ``status`` fields carry the spec's colour (green, yellow, red, grey = no data); the
+top-level ``status`` is the monitoring state (ok, warning, critical, unknown) and matches the
+exit code.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chatwoot_health.alerts import Alert
+from chatwoot_health.artifacts import UtcDatetime
+from chatwoot_health.state import Colour, State
+
+REPORT_SCHEMA_VERSION = 1
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class WindowOut(_Out):
+    label: str
+    start: UtcDatetime
+    end: UtcDatetime
+
+
+class UptimeOut(_Out):
+    current: Literal["up", "down", "unknown"]
+    last_checked_at: UtcDatetime | None
+    last_checked_ago: str | None
+    last_success_at: UtcDatetime | None
+    error: str | None
+    percent: float | None
+    checks_up: int
+    checks_down: int
+    runs_seen: int
+    expected_checks: int
+    coverage_percent: float | None
+    status: Colour
+    window: WindowOut
+
+
+class PercentilesOut(_Out):
+    median_ms: float | None
+    p90_ms: float | None
+    p99_ms: float | None
+    samples: int
+
+
+class LatencyTarget(_Out):
+    name: str
+    target_ms: float
+    p90_ms: float | None
+    missed: bool
+
+
+class ResponseTimeOut(_Out):
+    median_ms: float | None
+    p90_ms: float | None
+    p99_ms: float | None
+    samples: int
+    by_check: dict[str, PercentilesOut]
+    target_ms: float
+    targets: list[LatencyTarget]
+    targets_missed: int
+    status: Colour
+    window: WindowOut
+
+
+class ConversationsOut(_Out):
+    open: int | None
+    pending: int | None
+    resolved: int | None
+    snoozed: int | None
+    as_of: UtcDatetime | None
+    age: str | None
+    stale: bool
+    banner: str | None
+    status: Colour
+
+
+class ChannelOut(_Out):
+    channel: str
+    messages: int
+    share_percent: float | None
+    avg_first_response_minutes: float | None
+    target_minutes: float
+    responses: int
+    last_message_hour: UtcDatetime | None
+    silent_business_hours: float
+    status: Colour
+
+
+class ChannelsMeta(_Out):
+    window: WindowOut
+    data: Literal["ok", "no_data"]
+    note: str | None = None
+
+
+class AiAgentOut(_Out):
+    state: str
+    duration_ms: float | None
+    error: str | None
+    checked_at: UtcDatetime | None
+
+
+class HumansOut(_Out):
+    online: int
+    busy: int
+    offline: int
+    available: list[str]
+    as_of: UtcDatetime | None
+
+
+class AgentsOut(_Out):
+    ai: AiAgentOut
+    humans: HumansOut | None
+    status: Colour
+
+
+class BreachOut(_Out):
+    conversation_id: int
+    customer_name: str | None
+    channel: str | None
+    wait_minutes: float
+    reason: str | None
+    pending: bool = False
+
+
+class SlaOut(_Out):
+    compliance_percent: float | None = None
+    met: int | None = None
+    total: int | None = None
+    in_progress: int | None = None
+    avg_response_minutes: float | None = None
+    breaches: int | None = None
+    breach_details: list[BreachOut] = Field(default_factory=list)
+    target_minutes: float = 15.0
+    status: Colour | Literal["not_configured", "unknown"] = "not_configured"
+    error: str | None = None
+    cached_at: UtcDatetime | None = None
+    window: WindowOut | None = None
+
+
+class MedianP90(_Out):
+    median: float | None = None
+    p90: float | None = None
+    samples: int = 0
+    target: float | None = None
+    missed: bool = False
+
+
+class ApprovalsOut(_Out):
+    webhook_ms: MedianP90 = Field(default_factory=MedianP90)
+    private_note_ms: MedianP90 = Field(default_factory=MedianP90)
+    approval_ms: MedianP90 = Field(default_factory=MedianP90)
+    pending: int | None = None
+    avg_processing_minutes: float | None = None
+    estimated_wait_minutes: float | None = None
+    reviewers_available: int | None = None
+    status: Colour | Literal["not_configured", "unknown"] = "not_configured"
+    error: str | None = None
+    cached_at: UtcDatetime | None = None
+
+
+class TimelineBucket(_Out):
+    """One bar of the uptime timeline and one point of the latency trend."""
+
+    start: UtcDatetime
+    end: UtcDatetime
+    up: int
+    down: int
+    expected: int
+    median_ms: float | None
+    p90_ms: float | None
+
+
+class SkippedFile(_Out):
+    file: str
+    reason: str
+
+
+class ArtifactsOut(_Out):
+    read: int
+    skipped: int
+    skipped_files: list[SkippedFile]
+    directory: str
+
+
+class AlertOut(Alert):
+    text: str
+
+
+class Report(_Out):
+    schema_version: Literal[1] = 1
+    generated_at: UtcDatetime
+    instance: str | None
+    window: WindowOut
+    status: State
+    exit_code: int
+    uptime: UptimeOut
+    response_time: ResponseTimeOut
+    conversations: ConversationsOut
+    channels: list[ChannelOut]
+    channels_meta: ChannelsMeta
+    agents: AgentsOut
+    sla: SlaOut
+    approvals: ApprovalsOut
+    alerts: list[AlertOut]
+    timeline: list[TimelineBucket]
+    artifacts: ArtifactsOut
+    tool_version: str
