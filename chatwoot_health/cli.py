@@ -373,7 +373,7 @@ def report(
             colour=output is None and colour_wanted(sys.stdout, no_color),
             notify=notify,
         )
-    except NoData as exc:
+    except (NoData, ConfigError) as exc:
         fail(str(exc))
     for line in result.diagnostics:
         click.echo(f"chatwoot-health: {line}", err=True)

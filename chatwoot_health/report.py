@@ -90,6 +90,9 @@ class ExtraSections:
     latency_targets: list[LatencyTarget] = field(default_factory=list)
 
 
+SectionProvider = Callable[[list[Artifact], dict[str, Window]], ExtraSections]
+
+
 @dataclass(frozen=True)
 class ReportOutcome:
     report: Report
@@ -123,7 +126,7 @@ def load(options: ReportOptions) -> tuple[ArtifactSet, dict[str, Window]]:
 
 def build_report(
     options: ReportOptions,
-    extra: Callable[[list[Artifact], dict[str, Window]], ExtraSections] | None = None,
+    extra: SectionProvider | None = None,
 ) -> ReportOutcome:
     """Compute the report. Raises :class:`NoData` when the window holds no artifact."""
     found, windows = load(options)

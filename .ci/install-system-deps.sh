@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Everything the test suite needs from the operating system, installed only if missing
+# (idempotent; apt-get needs root on Debian): PostgreSQL for the Supabase integration tests,
+# Chromium and axe-core for the dashboard's browser tests, jq for the report benchmark.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+if ! command -v npm >/dev/null 2>&1; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "install-system-deps: npm is missing; run this script as root (apt-get)" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update
+    apt-get install -y --no-install-recommends nodejs npm
+fi
+bash "$here/install-postgres.sh"
+bash "$here/install-browser.sh"
