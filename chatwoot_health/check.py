@@ -93,7 +93,7 @@ def run_check(options: CheckOptions, now: datetime) -> CheckOutcome:
     try:
         path = write_artifact(options.artifacts_dir, artifact)
     except ArtifactWriteError as exc:
-        return CheckOutcome(
-            artifact, ExitCode.UNKNOWN, write_error=str(exc), auth_rejected=data.auth_rejected
-        )
+        # The run's result is lost: UNKNOWN — unless Chatwoot is down, which must still page.
+        lost = code if code is ExitCode.CRITICAL else ExitCode.UNKNOWN
+        return CheckOutcome(artifact, lost, write_error=str(exc), auth_rejected=data.auth_rejected)
     return CheckOutcome(artifact, code, path=path, auth_rejected=data.auth_rejected)

@@ -17,7 +17,7 @@ import click
 from chatwoot_health import __version__
 from chatwoot_health.config import ConfigError, require, resolve
 from chatwoot_health.state import ExitCode
-from chatwoot_health.timeutil import parse_duration, parse_instant, utc_now
+from chatwoot_health.timeutil import format_duration, parse_duration, parse_instant, utc_now
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -253,10 +253,12 @@ def prune(
     verb = "would delete" if dry_run else "deleted"
     count = len(result.matched) if dry_run else result.deleted
     click.echo(
-        f"{verb} {count} artifact(s) older than {older_than.days}d "
+        f"{verb} {count} artifact(s) older than {format_duration(older_than)} "
         f"in {directory}; {result.kept} kept"
     )
-    sys.exit(int(ExitCode.OK))
+    for error in result.errors:
+        click.echo(f"chatwoot-health: {error}", err=True)
+    sys.exit(int(ExitCode.UNKNOWN if result.errors else ExitCode.OK))
 
 
 @main.command(context_settings=CONTEXT)

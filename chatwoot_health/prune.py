@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,6 +14,7 @@ class PruneResult:
     matched: list[Path]
     deleted: int
     kept: int
+    errors: list[str]
 
 
 def prune(directory: Path, older_than: timedelta, now: datetime, dry_run: bool) -> PruneResult:
@@ -23,9 +23,14 @@ def prune(directory: Path, older_than: timedelta, now: datetime, dry_run: bool) 
     files = [(stamp, path) for stamp, path in list_artifact_files(directory) if path.is_file()]
     old = [path for stamp, path in files if stamp < cutoff]
     deleted = 0
+    errors: list[str] = []
     if not dry_run:
         for path in old:
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 path.unlink()
                 deleted += 1
-    return PruneResult(matched=old, deleted=deleted, kept=len(files) - len(old))
+            except FileNotFoundError:
+                continue  # another prune got there first
+            except OSError as exc:
+                errors.append(f"cannot delete {path.name}: {exc.strerror or exc}")
+    return PruneResult(matched=old, deleted=deleted, kept=len(files) - len(old), errors=errors)

@@ -52,8 +52,16 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
     for setting in SETTINGS:
         monkeypatch.delenv(setting.env, raising=False)
-    for name in (CONFIG_FILE_ENV, "NO_COLOR", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
-                 "http_proxy", "https_proxy", "all_proxy"):
+    for name in (
+        CONFIG_FILE_ENV,
+        "NO_COLOR",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 

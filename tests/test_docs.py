@@ -52,8 +52,9 @@ def test_documented_options_exist() -> None:
 
 
 def test_environment_table_matches_settings() -> None:
-    rows = re.findall(r"^\| `([A-Z_]+)` \| (.+?) \| (.+?) \|$", section("Environment variables"),
-                      re.MULTILINE)
+    rows = re.findall(
+        r"^\| `([A-Z_]+)` \| (.+?) \| (.+?) \|$", section("Environment variables"), re.MULTILINE
+    )
     documented = {env: (default, meaning) for env, default, meaning in rows}
     for setting in SETTINGS:
         assert setting.env in documented, f"{setting.env} is not in the README"

@@ -127,3 +127,31 @@ def test_cli_prune_needs_older_than(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(main, ["prune"], catch_exceptions=False)
     assert result.exit_code == 3
     assert result.stderr.splitlines()[-1] == "Error: Missing option '--older-than'."
+
+
+def test_a_file_that_cannot_be_deleted_is_reported_not_a_traceback(
+    tmp_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chatwoot_health.artifacts import artifact_name
+
+    directory = tmp_path / "artifacts"
+    directory.mkdir()
+    old = directory / artifact_name(datetime(2020, 1, 1, tzinfo=UTC))
+    old.write_text("{}")
+    real_unlink = Path.unlink
+
+    def refuse(self: Path, missing_ok: bool = False) -> None:
+        if self == old:  # as root the permission bits would not stop us: refuse by hand
+            raise PermissionError(13, "Permission denied", str(self))
+        real_unlink(self, missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    result = runner.invoke(
+        main,
+        ["prune", "--older-than", "90d", "--artifacts-dir", str(directory)],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 3
+    assert result.stdout == f"deleted 0 artifact(s) older than 90d in {directory}; 0 kept\n"
+    assert result.stderr == f"chatwoot-health: cannot delete {old.name}: Permission denied\n"
+    assert old.exists()
