@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from chatwoot_health.artifacts import Artifact, UtcDatetime
+from chatwoot_health.artifacts import ArtifactCore, UtcDatetime
 from chatwoot_health.state import State, worst
 from chatwoot_health.timeutil import format_duration, humanize_age
 
@@ -49,7 +49,7 @@ UPTIME_TARGET = 99.9
 STALE_AFTER_INTERVALS = 3
 
 
-def _liveness(artifact: Artifact) -> bool | None:
+def _liveness(artifact: ArtifactCore) -> bool | None:
     check = artifact.check("rails_health")
     if check is None or check.skipped:
         return None
@@ -60,12 +60,12 @@ def _host(instance: str) -> str:
     return instance.split("://", 1)[-1]
 
 
-def service_down(artifacts: Sequence[Artifact], now: datetime) -> Alert | None:
+def service_down(artifacts: Sequence[ArtifactCore], now: datetime) -> Alert | None:
     """Critical after ≥ 2 consecutive failed liveness runs spanning ≥ 2 minutes; one failure is a
     warning. Runs whose liveness could not be judged (skipped, no path) neither break nor extend
     the streak."""
     judged = [a for a in artifacts if _liveness(a) is not None]
-    streak: list[Artifact] = []
+    streak: list[ArtifactCore] = []
     for artifact in reversed(judged):
         if _liveness(artifact) is False:
             streak.append(artifact)
@@ -102,7 +102,7 @@ def service_down(artifacts: Sequence[Artifact], now: datetime) -> Alert | None:
     )
 
 
-def high_queue(artifacts: Sequence[Artifact], now: datetime) -> Alert | None:
+def high_queue(artifacts: Sequence[ArtifactCore], now: datetime) -> Alert | None:
     """Pending > 10 in every run of the last 30 minutes, and at least two such runs."""
     recent = [
         a for a in artifacts if a.conversations is not None and now - a.checked_at <= HIGH_QUEUE_FOR
@@ -206,7 +206,7 @@ def stale_data(latest: datetime | None, now: datetime, interval: timedelta) -> A
     )
 
 
-def agent_offline(artifacts: Sequence[Artifact]) -> Alert | None:
+def agent_offline(artifacts: Sequence[ArtifactCore]) -> Alert | None:
     """The AI agent offline in the latest two runs (one failure is not news)."""
     states = [a.check("agent_sdk") for a in artifacts[-2:]]
     if len(states) < 2 or any(s is None or s.state != "offline" for s in states):

@@ -9,6 +9,7 @@ valid artifact is skipped and counted, never fatal.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import json
 import os
@@ -125,7 +126,10 @@ class InboxHour(_Frozen):
     first_response_count: int = 0
 
 
-class Artifact(_Frozen):
+class ArtifactCore(_Frozen):
+    """The fields every report section needs. Old artifacts (outside the channel horizon) are
+    parsed as this alone: skipping the per-inbox data makes a 30-day report ~40 % cheaper."""
+
     schema_version: Literal[1] = 1
     checked_at: UtcDatetime
     status: RunStatus
@@ -133,11 +137,8 @@ class Artifact(_Frozen):
     account_id: int | None = None
     duration_ms: float | None = None
     checks: list[CheckResult]
-    profile: Profile | None = None
     conversations: ConversationCounts | None = None
-    inboxes: list[Inbox] | None = None
     agents: Agents | None = None
-    inbox_activity: list[InboxHour] | None = None
     tool_version: str
 
     def check(self, name: str) -> CheckResult | None:
@@ -145,6 +146,22 @@ class Artifact(_Frozen):
             if result.name == name:
                 return result
         return None
+
+    @functools.cached_property
+    def liveness(self) -> Literal["up", "down", "unknown"]:
+        """The liveness verdict of this run; ``unknown`` (skipped, no path) counts as neither."""
+        check = self.check("rails_health")
+        if check is None or check.skipped or check.ok is None:
+            return "unknown"
+        return "up" if check.ok else "down"
+
+
+class Artifact(ArtifactCore):
+    """One run of ``check``: schema version 1."""
+
+    profile: Profile | None = None
+    inboxes: list[Inbox] | None = None
+    inbox_activity: list[InboxHour] | None = None
 
     def to_json(self) -> str:
         # Compact: cron writes 8,640 of these a month and every report parses them.
@@ -253,7 +270,7 @@ class Skipped:
 class ArtifactSet:
     """The artifacts of a window, oldest first, and what had to be skipped on the way."""
 
-    artifacts: list[Artifact] = field(default_factory=list)
+    artifacts: list[ArtifactCore] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
 
     @property
@@ -261,53 +278,67 @@ class ArtifactSet:
         return len(self.artifacts)
 
 
+class ArtifactDirectory:
+    """One ``listdir`` of an artifacts directory, for everything a run needs to know about it.
+
+    Names sort as time, so choosing a window is a string comparison: a directory holding a year
+    of artifacts costs one ``listdir``, not a year of parsing.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            names = os.listdir(path)
+        except (FileNotFoundError, NotADirectoryError):
+            names = []
+        self._names = [name for name in names if name.endswith(".json")]
+
+    def files(
+        self, start: datetime | None = None, end: datetime | None = None
+    ) -> list[tuple[datetime, Path]]:
+        """Artifact files whose *name* lies in ``[start, end]``, oldest first; none is opened."""
+        low = compact_stamp(start) if start is not None else ""
+        high = compact_stamp(end) if end is not None else "~"
+        selected: list[tuple[datetime, Path]] = []
+        for name in self._names:
+            if low <= name[:16] <= high:
+                stamp = stamp_of(name)
+                if stamp is not None:
+                    selected.append((stamp, self.path / name))
+        selected.sort(key=lambda item: item[1].name)
+        return selected
+
+    def first_time(self) -> datetime | None:
+        """When monitoring began, as far as the directory remembers (the oldest artifact name)."""
+        for name in sorted(n for n in self._names if n[:1].isdigit()):
+            stamp = stamp_of(name)
+            if stamp is not None:
+                return stamp
+        return None
+
+
 def list_artifact_files(
     directory: Path, start: datetime | None = None, end: datetime | None = None
 ) -> list[tuple[datetime, Path]]:
-    """Artifact files whose *name* lies in ``[start, end]``, oldest first; nothing is opened.
-
-    Names sort as time, so the window test is a string comparison: a directory holding a year of
-    artifacts costs one ``listdir``, not a year of parsing.
-    """
-    try:
-        names = os.listdir(directory)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    low = compact_stamp(start) if start is not None else ""
-    high = compact_stamp(end) if end is not None else "~"
-    selected: list[tuple[datetime, Path]] = []
-    for name in names:
-        stamp_text = name[:16]
-        if not (low <= stamp_text <= high):
-            continue
-        stamp = stamp_of(name)
-        if stamp is None:
-            continue
-        selected.append((stamp, directory / name))
-    selected.sort(key=lambda item: item[1].name)
-    return selected
+    """Artifact files whose name lies in ``[start, end]``, oldest first."""
+    return ArtifactDirectory(directory).files(start, end)
 
 
 def first_artifact_time(directory: Path) -> datetime | None:
-    """When monitoring began, as far as the directory remembers (the oldest artifact name)."""
-    try:
-        names = os.listdir(directory)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    stamps = sorted(name for name in names if FILE_NAME.match(name))
-    return stamp_of(stamps[0]) if stamps else None
+    return ArtifactDirectory(directory).first_time()
 
 
-def load_artifact(path: Path) -> Artifact:
+def load_artifact(path: Path | str, model: type[ArtifactCore] = Artifact) -> ArtifactCore:
     """Parse one file; raises ValueError with a one-line, human reason."""
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:  # plain open: no pathlib overhead per file
+            raw = handle.read()
     except OSError as exc:
         raise ValueError(f"unreadable: {exc.strerror or exc}") from None
     try:
         # Fast path: pydantic-core parses and validates in one pass. Only a failure takes the
         # slow path below, which exists to say precisely what is wrong.
-        return Artifact.model_validate_json(raw)
+        return model.model_validate_json(raw)
     except ValidationError:
         pass
     try:
@@ -321,7 +352,7 @@ def load_artifact(path: Path) -> Artifact:
     if version != SCHEMA_VERSION:
         raise ValueError(f"unknown schema_version {version!r} (this tool reads {SCHEMA_VERSION})")
     try:
-        return Artifact.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "(top level)"
@@ -329,16 +360,24 @@ def load_artifact(path: Path) -> Artifact:
 
 
 def read_window(
-    directory: Path, start: datetime, end: datetime, slack: timedelta = timedelta(seconds=1)
+    directory: Path | ArtifactDirectory,
+    start: datetime,
+    end: datetime,
+    slack: timedelta = timedelta(seconds=1),
+    detail_since: datetime | None = None,
 ) -> ArtifactSet:
     """Load every artifact whose name lies in the window; skip (and count) what is not valid.
 
     A file is trusted by content, not by name: one whose ``checked_at`` falls outside
-    ``[start - slack, end]`` although its name is inside is skipped too.
+    ``[start - slack, end]`` although its name is inside is skipped too. Artifacts named before
+    ``detail_since`` are parsed as :class:`ArtifactCore` only (no per-inbox data).
     """
+    listing = (
+        directory if isinstance(directory, ArtifactDirectory) else ArtifactDirectory(directory)
+    )
     result = ArtifactSet()
     with _gc_paused():
-        _read_into(result, directory, start, end, slack)
+        _read_into(result, listing, start, end, slack, detail_since)
     result.artifacts.sort(key=lambda artifact: artifact.checked_at)
     return result
 
@@ -360,11 +399,17 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _read_into(
-    result: ArtifactSet, directory: Path, start: datetime, end: datetime, slack: timedelta
+    result: ArtifactSet,
+    listing: ArtifactDirectory,
+    start: datetime,
+    end: datetime,
+    slack: timedelta,
+    detail_since: datetime | None,
 ) -> None:
-    for _stamp, path in list_artifact_files(directory, start, end):
+    for stamp, path in listing.files(start, end):
+        model = ArtifactCore if detail_since is not None and stamp < detail_since else Artifact
         try:
-            artifact = load_artifact(path)
+            artifact = load_artifact(path, model)
         except ValueError as exc:
             result.skipped.append(Skipped(path, str(exc)))
             continue
@@ -379,7 +424,3 @@ def _read_into(
             )
             continue
         result.artifacts.append(artifact)
-
-
-def iter_all_files(directory: Path) -> Iterator[tuple[datetime, Path]]:
-    yield from list_artifact_files(directory)

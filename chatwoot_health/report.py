@@ -7,7 +7,7 @@ no printing, no ``sys.exit``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,13 +15,14 @@ from zoneinfo import ZoneInfo
 
 from chatwoot_health import __version__, alerts
 from chatwoot_health.alerts import Alert, Severity, alert_text, worst_severity
-from chatwoot_health.artifacts import Artifact, ArtifactSet, first_artifact_time, read_window
+from chatwoot_health.artifacts import ArtifactCore, ArtifactDirectory, ArtifactSet, read_window
 from chatwoot_health.metrics.agents import agent_status
 from chatwoot_health.metrics.business_hours import BusinessCalendar
 from chatwoot_health.metrics.channels import (
     OUTAGE_AFTER,
     SLOW_CHANNEL_MINUTES,
     ChannelActivity,
+    channel_horizon,
     compute_channels,
 )
 from chatwoot_health.metrics.conversations import latest_conversations
@@ -90,7 +91,7 @@ class ExtraSections:
     latency_targets: list[LatencyTarget] = field(default_factory=list)
 
 
-SectionProvider = Callable[[list[Artifact], dict[str, Window]], ExtraSections]
+SectionProvider = Callable[[Sequence[ArtifactCore], dict[str, Window]], ExtraSections]
 
 
 @dataclass(frozen=True)
@@ -115,12 +116,16 @@ def section_windows(options: ReportOptions) -> dict[str, Window]:
     }
 
 
-def load(options: ReportOptions) -> tuple[ArtifactSet, dict[str, Window]]:
+def load(
+    options: ReportOptions, listing: ArtifactDirectory
+) -> tuple[ArtifactSet, dict[str, Window]]:
     windows = section_windows(options)
     earliest = min(window.start for window in windows.values())
     # The alert rules look back at most 30 minutes past what the windows need.
     earliest = min(earliest, options.now - timedelta(hours=1))
-    found = read_window(options.artifacts_dir, earliest, options.now)
+    # Only the channel section reads per-inbox data, and only this far back.
+    detail_since = channel_horizon(windows["channels"], options.now) - timedelta(hours=1)
+    found = read_window(listing, earliest, options.now, detail_since=detail_since)
     return found, windows
 
 
@@ -129,14 +134,15 @@ def build_report(
     extra: SectionProvider | None = None,
 ) -> ReportOutcome:
     """Compute the report. Raises :class:`NoData` when the window holds no artifact."""
-    found, windows = load(options)
+    listing = ArtifactDirectory(options.artifacts_dir)
+    found, windows = load(options, listing)
     skipped = [f"skipped {item.path.name}: {item.reason}" for item in found.skipped]
     artifacts = found.artifacts
     uptime_window = windows["uptime"]
     in_window = uptime_window.select(artifacts)
     if not in_window:
         where = options.artifacts_dir
-        if first_artifact_time(where) is None:
+        if listing.first_time() is None:
             raise NoData(
                 f"no artifacts in {where}: run `chatwoot-health check` first "
                 "(or `chatwoot-health demo` to see a sample)"
@@ -148,7 +154,7 @@ def build_report(
         )
     now = options.now
     latest = artifacts[-1]
-    monitoring_since = first_artifact_time(options.artifacts_dir)
+    monitoring_since = listing.first_time()
     uptime = compute_uptime(artifacts, uptime_window, options.interval, monitoring_since)
     response = compute_response_time(artifacts, uptime_window)
     conversations = latest_conversations(in_window)
@@ -317,7 +323,7 @@ def _channel_out(c: ChannelActivity, options: ReportOptions) -> ChannelOut:
     )
 
 
-def _no_channel_data_reason(artifacts: list[Artifact]) -> str:
+def _no_channel_data_reason(artifacts: Sequence[ArtifactCore]) -> str:
     for artifact in reversed(artifacts):
         check = artifact.check("inbox_activity")
         if check is not None and check.skipped and check.skip_reason:
@@ -325,7 +331,7 @@ def _no_channel_data_reason(artifacts: list[Artifact]) -> str:
     return "no per-inbox activity recorded in this window"
 
 
-def _first_down(artifacts: list[Artifact]) -> datetime | None:
+def _first_down(artifacts: Sequence[ArtifactCore]) -> datetime | None:
     return next((a.checked_at for a in artifacts if liveness_state(a) == "down"), None)
 
 
@@ -370,7 +376,7 @@ def channel_slow(channels: list[ChannelActivity], window: Window) -> Alert | Non
 
 
 def timeline(
-    artifacts: list[Artifact], window: Window, interval: timedelta
+    artifacts: Sequence[ArtifactCore], window: Window, interval: timedelta
 ) -> list[TimelineBucket]:
     """Hourly bars up to 7 days, daily bars beyond: up, down and the runs expected."""
     step = HOUR if window.length <= timedelta(days=7) else timedelta(days=1)

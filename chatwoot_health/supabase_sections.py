@@ -9,6 +9,7 @@ section is unaffected.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from chatwoot_health.alerts import Alert, Severity
-from chatwoot_health.artifacts import Artifact, ArtifactWriteError, UtcDatetime
+from chatwoot_health.artifacts import ArtifactCore, ArtifactWriteError, UtcDatetime
 from chatwoot_health.fileio import write_text_atomic
 from chatwoot_health.metrics.approvals import (
     HIGH_QUEUE_DURATION,
@@ -149,7 +150,7 @@ def compute_sections(
     return sla_out, approvals_out, alerts, targets
 
 
-def _reviewers_online(artifacts: list[Artifact]) -> int | None:
+def _reviewers_online(artifacts: Sequence[ArtifactCore]) -> int | None:
     for artifact in reversed(artifacts):
         if artifact.agents is not None:
             return artifact.agents.online
@@ -198,7 +199,9 @@ class SupabaseProvider:
                 self.diagnostics.append(f"Supabase: {exc}")
         return self._rows
 
-    def __call__(self, artifacts: list[Artifact], windows: dict[str, Window]) -> ExtraSections:
+    def __call__(
+        self, artifacts: Sequence[ArtifactCore], windows: dict[str, Window]
+    ) -> ExtraSections:
         first = self._calls == 0
         self._calls += 1
         window = windows["sla"]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from chatwoot_health.artifacts import Agents, Artifact
+from chatwoot_health.artifacts import Agents, ArtifactCore
 from chatwoot_health.state import Colour
 
 AI_STATES = {"online": "online", "slow": "degraded", "offline": "offline"}
@@ -28,7 +29,7 @@ class AgentStatus:
         return [m.name for m in self.humans.members if m.availability == "online"]
 
 
-def agent_status(artifacts: list[Artifact]) -> AgentStatus:
+def agent_status(artifacts: Sequence[ArtifactCore]) -> AgentStatus:
     latest = artifacts[-1] if artifacts else None
     ai_state, duration, error, checked = "unknown", None, None, None
     if latest is not None:

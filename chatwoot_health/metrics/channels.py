@@ -8,10 +8,11 @@ loses nothing.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from chatwoot_health.artifacts import Artifact, InboxHour
+from chatwoot_health.artifacts import Artifact, ArtifactCore, InboxHour
 from chatwoot_health.metrics.business_hours import BusinessCalendar
 from chatwoot_health.metrics.channels_common import channel_label
 from chatwoot_health.metrics.window import Window
@@ -45,8 +46,14 @@ class ChannelActivity:
         )
 
 
+def channel_horizon(window: Window, now: datetime) -> datetime:
+    """How far back channel data is read: the window, and for silence at least a week (a
+    channel quiet for longer is still news)."""
+    return min(window.start, now - SILENCE_LOOKBACK)
+
+
 def merge_buckets(
-    artifacts: list[Artifact], since: datetime | None = None
+    artifacts: Sequence[ArtifactCore], since: datetime | None = None
 ) -> dict[tuple[int, datetime], InboxHour]:
     """(inbox_id, hour) → bucket, the latest run winning (``artifacts`` is oldest first).
 
@@ -55,6 +62,8 @@ def merge_buckets(
     """
     merged: dict[tuple[int, datetime], InboxHour] = {}
     for artifact in artifacts:
+        if not isinstance(artifact, Artifact):
+            continue  # read without per-inbox data: older than the channel horizon
         if since is not None and artifact.checked_at < since:
             continue
         for bucket in artifact.inbox_activity or ():
@@ -73,15 +82,13 @@ def response_colour(minutes: float | None, target: float = RESPONSE_TARGET_MINUT
 
 
 def compute_channels(
-    artifacts: list[Artifact],
+    artifacts: Sequence[ArtifactCore],
     window: Window,
     now: datetime,
     calendar: BusinessCalendar,
     target_minutes: float = RESPONSE_TARGET_MINUTES,
 ) -> list[ChannelActivity]:
-    # Silence is looked for over at least a week: a channel quiet for longer is still news.
-    horizon = min(window.start, now - SILENCE_LOOKBACK) - HOUR
-    merged = merge_buckets(artifacts, since=horizon)
+    merged = merge_buckets(artifacts, since=channel_horizon(window, now) - HOUR)
     by_channel: dict[str, list[InboxHour]] = defaultdict(list)
     history: dict[str, list[InboxHour]] = defaultdict(list)
     for bucket in merged.values():

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from chatwoot_health.artifacts import Artifact, ConversationCounts
+from chatwoot_health.artifacts import ArtifactCore, ConversationCounts
 from chatwoot_health.state import Colour
 
 BACKLOG_AT = 10  # pending > 10: yellow "CX queue backlog"
@@ -31,7 +32,7 @@ def queue_colour(pending: int | None) -> tuple[Colour, str | None]:
     return Colour.GREEN, None
 
 
-def latest_conversations(artifacts: list[Artifact]) -> Conversations:
+def latest_conversations(artifacts: Sequence[ArtifactCore]) -> Conversations:
     for index in range(len(artifacts) - 1, -1, -1):
         counts = artifacts[index].conversations
         if counts is not None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from chatwoot_health.artifacts import Artifact
+from chatwoot_health.artifacts import ArtifactCore
 from chatwoot_health.metrics.percentiles import percentile
 from chatwoot_health.metrics.window import Window
 
@@ -46,7 +47,7 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def successful_durations(artifacts: list[Artifact]) -> dict[str, list[float]]:
+def successful_durations(artifacts: Sequence[ArtifactCore]) -> dict[str, list[float]]:
     durations: dict[str, list[float]] = defaultdict(list)
     for artifact in artifacts:
         for check in artifact.checks:
@@ -55,7 +56,7 @@ def successful_durations(artifacts: list[Artifact]) -> dict[str, list[float]]:
     return durations
 
 
-def compute_response_time(artifacts: list[Artifact], window: Window) -> ResponseTime:
+def compute_response_time(artifacts: Sequence[ArtifactCore], window: Window) -> ResponseTime:
     by_name = successful_durations(window.select(artifacts))
     pooled = [value for values in by_name.values() for value in values]
     return ResponseTime(

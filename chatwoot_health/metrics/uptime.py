@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from chatwoot_health.artifacts import Artifact
+from chatwoot_health.artifacts import ArtifactCore
 from chatwoot_health.metrics.window import Window
 from chatwoot_health.state import Colour
 
@@ -44,11 +45,8 @@ def uptime_colour(percent: float | None) -> Colour:
     return Colour.RED
 
 
-def liveness_state(artifact: Artifact) -> str:
-    check = artifact.check("rails_health")
-    if check is None or check.skipped or check.ok is None:
-        return "unknown"
-    return "up" if check.ok else "down"
+def liveness_state(artifact: ArtifactCore) -> str:
+    return artifact.liveness
 
 
 def expected_runs(window: Window, interval: timedelta, monitoring_since: datetime | None) -> int:
@@ -65,7 +63,7 @@ def expected_runs(window: Window, interval: timedelta, monitoring_since: datetim
 
 
 def compute_uptime(
-    artifacts: list[Artifact],
+    artifacts: Sequence[ArtifactCore],
     window: Window,
     interval: timedelta,
     monitoring_since: datetime | None = None,

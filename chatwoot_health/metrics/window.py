@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
-from chatwoot_health.artifacts import Artifact
+from chatwoot_health.artifacts import ArtifactCore
 from chatwoot_health.timeutil import format_duration
+
+A = TypeVar("A", bound=ArtifactCore)
 
 
 @dataclass(frozen=True)
@@ -30,12 +34,12 @@ class Window:
     def contains(self, moment: datetime) -> bool:
         return self.start <= moment <= self.end
 
-    def select(self, artifacts: list[Artifact]) -> list[Artifact]:
+    def select(self, artifacts: Sequence[A]) -> Sequence[A]:
         """The artifacts checked inside the window (``artifacts`` must be oldest first)."""
         low = bisect_left(artifacts, self.start, key=_checked_at)
         high = bisect_right(artifacts, self.end, key=_checked_at)
         return artifacts[low:high]
 
 
-def _checked_at(artifact: Artifact) -> datetime:
+def _checked_at(artifact: ArtifactCore) -> datetime:
     return artifact.checked_at

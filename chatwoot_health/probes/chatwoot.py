@@ -519,7 +519,7 @@ def _tls_context() -> ssl.SSLContext:
 
 async def run_probes(settings: ProbeSettings, now: datetime) -> ProbeData:
     """Run every probe concurrently with one client; never raises for network trouble."""
-    limits = httpx.Limits(max_connections=32, max_keepalive_connections=16)
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
     headers = {"User-Agent": "chatwoot-health", "Accept": "application/json"}
     async with httpx.AsyncClient(
         base_url=settings.base_url,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tabulate import tabulate
-
 from chatwoot_health.artifacts import Artifact, CheckResult, RunStatus
 from chatwoot_health.render.style import badge
 from chatwoot_health.state import State
@@ -32,6 +30,8 @@ def _check_state(check: CheckResult) -> tuple[State, str]:
 
 
 def render_table(artifact: Artifact, colour: bool) -> str:
+    from tabulate import tabulate  # only when a table is printed: it costs ~90 ms to import
+
     rows = []
     for check in artifact.checks:
         state, word = _check_state(check)
