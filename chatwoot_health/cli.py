@@ -110,6 +110,17 @@ def colour_wanted(stream: Any, no_color: bool) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
+# Options that several commands share, declared once.
+artifacts_dir_option = click.option(
+    "--artifacts-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Artifacts directory [env: CHATWOOT_HEALTH_ARTIFACTS_DIR].",
+)
+no_color_option = click.option(
+    "--no-color", is_flag=True, help="Never colour the output [env: NO_COLOR]."
+)
+
+
 @click.group(cls=MonitoringGroup, context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="chatwoot-health")
 @click.option(
@@ -143,11 +154,7 @@ def main(config: Path | None) -> None:
     metavar="SECONDS",
     help="Per-probe timeout [env: CHATWOOT_HEALTH_TIMEOUT; default 5].",
 )
-@click.option(
-    "--artifacts-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Artifacts directory [env: CHATWOOT_HEALTH_ARTIFACTS_DIR].",
-)
+@artifacts_dir_option
 @click.option(
     "--format",
     "fmt",
@@ -162,7 +169,7 @@ def main(config: Path | None) -> None:
     is_flag=True,
     help="Only the unauthenticated probes (no token or account needed).",
 )
-@click.option("--no-color", is_flag=True, help="Never colour the output [env: NO_COLOR].")
+@no_color_option
 @click.pass_context
 def check(
     ctx: click.Context,
@@ -234,11 +241,7 @@ def check(
     metavar="DURATION",
     help="Delete artifacts older than this, e.g. 90d.",
 )
-@click.option(
-    "--artifacts-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Artifacts directory [env: CHATWOOT_HEALTH_ARTIFACTS_DIR].",
-)
+@artifacts_dir_option
 @click.option("--dry-run", is_flag=True, help="Only say what would be deleted.")
 @click.pass_context
 def prune(
@@ -314,11 +317,7 @@ def _calendar(values: dict[str, Any]) -> Any:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write here (atomically) instead of stdout.",
 )
-@click.option(
-    "--artifacts-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Artifacts directory [env: CHATWOOT_HEALTH_ARTIFACTS_DIR].",
-)
+@artifacts_dir_option
 @click.option(
     "--interval",
     type=DURATION,
@@ -336,7 +335,7 @@ def _calendar(values: dict[str, Any]) -> Any:
     is_flag=True,
     help="Record alert starts/resolutions in Supabase and post them to ALERT_WEBHOOK_URL.",
 )
-@click.option("--no-color", is_flag=True, help="Never colour the output [env: NO_COLOR].")
+@no_color_option
 @click.pass_context
 def report(
     ctx: click.Context,
@@ -396,7 +395,7 @@ def report(
 )
 @click.option("--at", type=INSTANT, metavar="TIMESTAMP", help="End of the history [default: now].")
 @click.option("--seed", type=int, default=7, show_default=True, help="Random seed.")
-@click.option("--no-color", is_flag=True, help="Never colour the output [env: NO_COLOR].")
+@no_color_option
 def demo(directory: Path, at: datetime | None, seed: int, no_color: bool) -> None:
     """Write a realistic 30-day history and print its detailed report (no Chatwoot needed)."""
     from chatwoot_health.demo import DemoError, run_demo
