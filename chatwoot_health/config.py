@@ -396,7 +396,10 @@ def resolve(
             resolved[setting.key] = setting.parse(raw)
         except ValueError as exc:
             where = {"flag": " (option)", "env": "", "file": " (config file)", "default": ""}
-            raise ConfigError(f"{setting.env}{where[source]}: {exc}") from None
+            reason = str(exc)
+            if setting.secret:  # never echo a secret, even a malformed one
+                reason = reason.replace(repr(raw), "(value hidden)").replace(raw, "…")
+            raise ConfigError(f"{setting.env}{where[source]}: {reason}") from None
     return resolved
 
 
