@@ -27,5 +27,5 @@ else
     (cd "$root" && npm install --no-save --no-package-lock axe-core@4)
 fi
 
-/usr/bin/chromium --version
+echo "install-browser: chromium $(dpkg-query -W -f='${Version}' chromium 2>/dev/null || echo '?')"
 echo "install-browser: axe-core $(node -p "require('$root/node_modules/axe-core/package.json').version")"

@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationError
 
+from chatwoot_health.fileio import WriteError, public_mode
 from chatwoot_health.timeutil import compact_stamp, iso
 
 SCHEMA_VERSION = 1
@@ -178,7 +179,7 @@ def json_schema() -> dict[str, Any]:
 # --------------------------------------------------------------------------- writing
 
 
-class ArtifactWriteError(Exception):
+class ArtifactWriteError(WriteError):
     """The artifact could not be written (exit UNKNOWN: the run's result would be lost)."""
 
 
@@ -199,6 +200,7 @@ def write_artifact(directory: Path, artifact: Artifact, durable: bool = True) ->
         raise ArtifactWriteError(f"cannot write to {directory}: {exc.strerror or exc}") from None
     tmp = Path(tmp_name)
     try:
+        os.fchmod(fd, public_mode())  # artifacts hold no secrets: readable like any file
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()

@@ -83,12 +83,11 @@ def write_output(text: str, output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
-    from chatwoot_health.artifacts import ArtifactWriteError
-    from chatwoot_health.fileio import write_text_atomic
+    from chatwoot_health.fileio import WriteError, write_text_atomic
 
     try:
         write_text_atomic(output, text)
-    except ArtifactWriteError as exc:
+    except WriteError as exc:
         fail(str(exc))
 
 

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from chatwoot_health.alerts import Alert, Severity
-from chatwoot_health.artifacts import ArtifactCore, ArtifactWriteError, UtcDatetime
-from chatwoot_health.fileio import write_text_atomic
+from chatwoot_health.artifacts import ArtifactCore, UtcDatetime
+from chatwoot_health.fileio import WriteError, write_text_atomic
 from chatwoot_health.metrics.approvals import (
     HIGH_QUEUE_DURATION,
     HIGH_QUEUE_THRESHOLD,
@@ -222,7 +222,7 @@ class SupabaseProvider:
             try:
                 cached = _Cached(saved_at=self.now, sla=sla, approvals=approvals_out)
                 write_text_atomic(self.cache_dir / CACHE_FILE, cached.model_dump_json())
-            except ArtifactWriteError as exc:
+            except WriteError as exc:
                 self.diagnostics.append(f"Supabase cache not written: {exc}")
         return ExtraSections(
             sla=sla, approvals=approvals_out, alerts=alerts, latency_targets=targets

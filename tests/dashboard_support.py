@@ -90,9 +90,7 @@ def hostile_report(report: Report) -> Report:
         status=Colour.YELLOW,
         window=report.window,
     )
-    return report.model_copy(
-        update={"channels": channels, "sla": sla, "instance": INSTANCE_MARKUP}
-    )
+    return report.model_copy(update={"channels": channels, "sla": sla, "instance": INSTANCE_MARKUP})
 
 
 def demo_pages(tmp_path_factory: pytest.TempPathFactory) -> DemoPages:

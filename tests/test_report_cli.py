@@ -245,3 +245,20 @@ def test_dst_week_report(tmp_path: Path, runner: CliRunner) -> None:
     assert data["uptime"]["coverage_percent"] == 100.0
     assert len(data["timeline"]) == 168
     assert code == 0
+
+
+def test_output_files_are_readable_by_others(tmp_path: Path, runner: CliRunner) -> None:
+    """A web server running as another user must be able to read the page and the artifacts."""
+    import os
+    import stat
+
+    day_of_runs(tmp_path / "a")
+    target = tmp_path / "page.json"
+    old = os.umask(0o022)
+    try:
+        run(runner, tmp_path / "a", "--at", AT, "--format", "json", "--output", str(target))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    artifact_file = next((tmp_path / "a").glob("*.json"))
+    assert stat.S_IMODE(artifact_file.stat().st_mode) & 0o044 == 0o044
