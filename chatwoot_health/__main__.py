@@ -1,4 +1,4 @@
-from chatwoot_health.cli import main
+from chatwoot_health.cli import run
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -16,6 +16,7 @@ import os
 import re
 import secrets
 import tempfile
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,10 @@ UtcDatetime = Annotated[
 ]
 
 
+def _is_none(value: object) -> bool:
+    return value is None
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -61,16 +66,21 @@ class CheckResult(_Frozen):
     status_code: int | None = None
     duration_ms: float | None = None
     error: str | None = None
-    skipped: bool = False
-    skip_reason: str | None = None
+    # The fields below are left out of the file when empty: eight checks a run, 8,640 runs a
+    # month, and every report parses them all.
+    skipped: bool = Field(default=False, exclude_if=lambda value: value is False)
+    skip_reason: str | None = Field(default=None, exclude_if=_is_none)
     path: str | None = Field(default=None, description="The path that answered (liveness probe).")
     state: str | None = Field(
         default=None,
+        exclude_if=_is_none,
         description="agent_sdk: online | slow | offline | not_configured; "
         "api_services: ok | failing; rails_health: up | down | no_path.",
     )
     detail: dict[str, str | int | float | bool | None] | None = Field(
-        default=None, description="Small, secret-free facts (e.g. data_services, version)."
+        default=None,
+        exclude_if=_is_none,
+        description="Small, secret-free facts (e.g. data_services, version).",
     )
 
     @property
@@ -147,6 +157,15 @@ class ArtifactCore(_Frozen):
             if result.name == name:
                 return result
         return None
+
+    @functools.cached_property
+    def latencies(self) -> tuple[tuple[str, float], ...]:
+        """(check name, duration) of the checks that succeeded: the response-time samples."""
+        return tuple(
+            (check.name, check.duration_ms)
+            for check in self.checks
+            if check.ok is True and not check.skipped and check.duration_ms is not None
+        )
 
     @functools.cached_property
     def liveness(self) -> Literal["up", "down", "unknown"]:
@@ -299,23 +318,30 @@ class ArtifactDirectory:
         self, start: datetime | None = None, end: datetime | None = None
     ) -> list[tuple[datetime, Path]]:
         """Artifact files whose *name* lies in ``[start, end]``, oldest first; none is opened."""
+        return [(stamp, self.path / name) for stamp, name in self.names(start, end)]
+
+    def names(
+        self, start: datetime | None = None, end: datetime | None = None
+    ) -> list[tuple[datetime, str]]:
+        """Like :meth:`files`, with bare names (no Path objects: 8,640 of them cost 0.1 s)."""
         low = compact_stamp(start) if start is not None else ""
         high = compact_stamp(end) if end is not None else "~"
-        selected: list[tuple[datetime, Path]] = []
-        for name in self._names:
-            if low <= name[:16] <= high:
-                stamp = stamp_of(name)
-                if stamp is not None:
-                    selected.append((stamp, self.path / name))
-        selected.sort(key=lambda item: item[1].name)
+        selected: list[tuple[datetime, str]] = []
+        for name in sorted(name for name in self._names if low <= name[:16] <= high):
+            stamp = stamp_of(name)
+            if stamp is not None:
+                selected.append((stamp, name))
         return selected
 
     def first_time(self) -> datetime | None:
         """When monitoring began, as far as the directory remembers (the oldest artifact name)."""
-        for name in sorted(n for n in self._names if n[:1].isdigit()):
-            stamp = stamp_of(name)
+        candidates = [name for name in self._names if name[:1].isdigit()]
+        while candidates:
+            oldest = min(candidates)  # O(n): a year of names is 105,000 of them
+            stamp = stamp_of(oldest)
             if stamp is not None:
                 return stamp
+            candidates.remove(oldest)
         return None
 
 
@@ -330,13 +356,23 @@ def first_artifact_time(directory: Path) -> datetime | None:
     return ArtifactDirectory(directory).first_time()
 
 
-def load_artifact(path: Path | str, model: type[ArtifactCore] = Artifact) -> ArtifactCore:
-    """Parse one file; raises ValueError with a one-line, human reason."""
+def _read_bytes(path: str) -> bytes | OSError:
     try:
         with open(path, "rb") as handle:  # plain open: no pathlib overhead per file
-            raw = handle.read()
+            return handle.read()
     except OSError as exc:
-        raise ValueError(f"unreadable: {exc.strerror or exc}") from None
+        return exc
+
+
+def load_artifact(path: Path | str, model: type[ArtifactCore] = Artifact) -> ArtifactCore:
+    """Read and parse one file; raises ValueError with a one-line, human reason."""
+    return parse_artifact(_read_bytes(os.fspath(path)), model)
+
+
+def parse_artifact(raw: bytes | OSError, model: type[ArtifactCore] = Artifact) -> ArtifactCore:
+    """Parse one file's bytes (or the error reading it); raises ValueError with a reason."""
+    if isinstance(raw, OSError):
+        raise ValueError(f"unreadable: {raw.strerror or raw}")
     try:
         # Fast path: pydantic-core parses and validates in one pass. Only a failure takes the
         # slow path below, which exists to say precisely what is wrong.
@@ -372,7 +408,8 @@ def read_window(
 
     A file is trusted by content, not by name: one whose ``checked_at`` falls outside
     ``[start - slack, end]`` although its name is inside is skipped too. Artifacts named before
-    ``detail_since`` are parsed as :class:`ArtifactCore` only (no per-inbox data).
+    ``detail_since`` are parsed as :class:`ArtifactCore` only (no per-inbox data); see
+    :func:`_read_into` for the others.
     """
     listing = (
         directory if isinstance(directory, ArtifactDirectory) else ArtifactDirectory(directory)
@@ -381,6 +418,7 @@ def read_window(
     with _gc_paused():
         _read_into(result, listing, start, end, slack, detail_since)
     result.artifacts.sort(key=lambda artifact: artifact.checked_at)
+    result.skipped.sort(key=lambda skipped: skipped.path.name)
     return result
 
 
@@ -408,21 +446,51 @@ def _read_into(
     slack: timedelta,
     detail_since: datetime | None,
 ) -> None:
-    for stamp, path in listing.files(start, end):
-        model = ArtifactCore if detail_since is not None and stamp < detail_since else Artifact
-        try:
-            artifact = load_artifact(path, model)
-        except ValueError as exc:
-            result.skipped.append(Skipped(path, str(exc)))
-            continue
-        if artifact.checked_at > end:
-            result.skipped.append(
-                Skipped(path, f"checked_at {iso(artifact.checked_at)} lies after {iso(end)}")
-            )
-            continue
-        if artifact.checked_at < start - slack:
-            result.skipped.append(
-                Skipped(path, f"checked_at {iso(artifact.checked_at)} lies before {iso(start)}")
-            )
-            continue
+    """Parse the window, in full only where the per-inbox data can matter.
+
+    Every run carries the previous and the current hour's buckets, and a report keeps the latest
+    run's bucket for each (inbox, hour). So within one clock hour, the last run that has
+    per-inbox data supersedes all earlier ones: only that run is parsed in full (a 30-day
+    window: 720 full parses instead of 8,640), the others as :class:`ArtifactCore`.
+    """
+    base = os.fspath(listing.path) + os.sep
+    by_hour: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
+    for stamp, name in listing.names(start, end):
+        by_hour[name[:11]].append((stamp, name))  # "20261127T00": the name's UTC hour
+    order = [entry for entries in by_hour.values() for entry in reversed(entries)]
+    earliest = start - slack
+    need_detail, hour = True, ""
+    for stamp, name in order:
+        if name[:11] != hour:
+            need_detail, hour = True, name[:11]
+        detailed = need_detail and (detail_since is None or stamp >= detail_since)
+        model = Artifact if detailed else ArtifactCore
+        raw = _read_bytes(base + name)
+        artifact = _accept(result, listing.path, name, raw, model, earliest, end)
+        if detailed and isinstance(artifact, Artifact) and artifact.inbox_activity is not None:
+            need_detail = False
+
+
+def _accept(
+    result: ArtifactSet,
+    directory: Path,
+    name: str,
+    raw: bytes | OSError,
+    model: type[ArtifactCore],
+    earliest: datetime,
+    end: datetime,
+) -> ArtifactCore | None:
+    try:
+        artifact = parse_artifact(raw, model)
+    except ValueError as exc:
+        result.skipped.append(Skipped(directory / name, str(exc)))
+        return None
+    if artifact.checked_at > end:
+        reason = f"checked_at {iso(artifact.checked_at)} lies after {iso(end)}"
+    elif artifact.checked_at < earliest:
+        reason = f"checked_at {iso(artifact.checked_at)} lies before the window"
+    else:
         result.artifacts.append(artifact)
+        return artifact
+    result.skipped.append(Skipped(directory / name, reason))
+    return None

@@ -6,6 +6,7 @@ Only this module imports Click. Usage errors exit 3 (UNKNOWN), never 2, which me
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -102,8 +103,6 @@ def settings(
 
 
 def colour_wanted(stream: Any, no_color: bool) -> bool:
-    import os
-
     if no_color or os.environ.get("NO_COLOR"):
         return False
     return bool(getattr(stream, "isatty", lambda: False)())
@@ -414,3 +413,28 @@ def demo(directory: Path, at: datetime | None, seed: int, no_color: bool) -> Non
         err=True,
     )
     sys.exit(int(ExitCode.OK))
+
+
+def run() -> NoReturn:
+    """The console entry point: ``main`` without the interpreter's teardown.
+
+    A 30-day report leaves about a million small objects behind; freeing them one by one at exit
+    costs ~0.2 s and serves no one. Output is flushed, then the process ends with the command's
+    exit code.
+    """
+    code: int
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+        else:
+            print(exc.code, file=sys.stderr)
+            code = 1
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, OSError):
+        code = code or 1
+    os._exit(code)

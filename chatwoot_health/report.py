@@ -390,11 +390,7 @@ def timeline(
             up[index] += 1
         elif state == "down":
             down[index] += 1
-        durations[index].extend(
-            check.duration_ms
-            for check in artifact.checks
-            if check.ok is True and not check.skipped and check.duration_ms is not None
-        )
+        durations[index].extend(duration for _name, duration in artifact.latencies)
     result = []
     for index in range(count):
         start = window.start + step * index

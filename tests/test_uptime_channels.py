@@ -123,3 +123,31 @@ def test_channel_outage_counts_only_observed_business_hours_across_dst() -> None
     partial = compute_channels(holes, Window.ending(now, 30 * 24 * H), now, NY)[0]
     assert partial.silent_business_seconds == pytest.approx(3.5 * 3600)
     assert not partial.possible_outage
+
+
+def test_reading_only_the_last_run_of_each_hour_in_full_changes_nothing(tmp_path: object) -> None:
+    """read_window parses per-inbox data only from the last run of each hour that has it; the
+    channel figures must equal those from every run parsed in full."""
+    from pathlib import Path
+
+    from chatwoot_health.artifacts import ArtifactDirectory, load_artifact, read_window
+    from tests.factory import write_all
+
+    directory = Path(str(tmp_path))
+    start = utc(2026, 11, 27, 13)
+    runs = []
+    for i in range(36):  # three hours, every 5 minutes
+        at = start + 5 * M * i
+        hour = at.replace(minute=0)
+        buckets = [_hour(1, hour - H, 2 + i, avg=600, count=1), _hour(1, hour, i, avg=300, count=2)]
+        # the last run of the middle hour could not fetch per-inbox data
+        runs.append(artifact(at, activity=None if i == 23 else buckets))
+    write_all(directory, runs)
+    now = start + 3 * H
+    window = Window.ending(now, 24 * H)
+    every = sorted((load_artifact(p) for p in directory.glob("*.json")),
+                   key=lambda a: a.checked_at)
+    read = read_window(ArtifactDirectory(directory), window.start, now).artifacts
+    detailed = [a for a in read if getattr(a, "inbox_activity", None) is not None]
+    assert len(read) == 36 and len(detailed) == 3  # one per hour: runs 11, 22 and 35
+    assert compute_channels(read, window, now, NY) == compute_channels(every, window, now, NY)

@@ -50,9 +50,8 @@ def _round(value: float | None) -> float | None:
 def successful_durations(artifacts: Sequence[ArtifactCore]) -> dict[str, list[float]]:
     durations: dict[str, list[float]] = defaultdict(list)
     for artifact in artifacts:
-        for check in artifact.checks:
-            if check.ok is True and not check.skipped and check.duration_ms is not None:
-                durations[check.name].append(check.duration_ms)
+        for name, duration in artifact.latencies:
+            durations[name].append(duration)
     return durations
 
 
