@@ -145,8 +145,7 @@ def test_reading_only_the_last_run_of_each_hour_in_full_changes_nothing(tmp_path
     write_all(directory, runs)
     now = start + 3 * H
     window = Window.ending(now, 24 * H)
-    every = sorted((load_artifact(p) for p in directory.glob("*.json")),
-                   key=lambda a: a.checked_at)
+    every = sorted((load_artifact(p) for p in directory.glob("*.json")), key=lambda a: a.checked_at)
     read = read_window(ArtifactDirectory(directory), window.start, now).artifacts
     detailed = [a for a in read if getattr(a, "inbox_activity", None) is not None]
     assert len(read) == 36 and len(detailed) == 3  # one per hour: runs 11, 22 and 35
