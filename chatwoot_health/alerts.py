@@ -41,6 +41,9 @@ class Alert(BaseModel):
 # Alert or None. Persistence (two runs, two minutes, thirty minutes) is what keeps a single blip
 # from ever alerting.
 
+#: A warning whose condition, persisting, becomes a critical alert of another name.
+ESCALATES_TO = {"health_check_failed": "service_down"}
+
 SERVICE_DOWN_AFTER = timedelta(minutes=2)
 HIGH_QUEUE_FOR = timedelta(minutes=30)
 HIGH_QUEUE_PENDING = 10

@@ -24,7 +24,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+)
 
 from chatwoot_health.fileio import WriteError, public_mode
 from chatwoot_health.timeutil import compact_stamp, iso
@@ -36,8 +43,9 @@ DEFAULT_ARTIFACTS_DIR = Path("artifacts/ops/chatwoot-health")
 #: only the files in its window.
 FILE_NAME = re.compile(r"^(\d{8}T\d{6}Z)-([0-9a-z]{4,16})\.json$")
 
+#: An instant: a time zone is required (a naive time in a file is rejected, not guessed).
 UtcDatetime = Annotated[
-    datetime,
+    AwareDatetime,
     PlainSerializer(lambda moment: iso(moment), return_type=str, when_used="json"),
 ]
 
@@ -299,6 +307,10 @@ class ArtifactSet:
         return len(self.artifacts)
 
 
+class DirectoryError(Exception):
+    """The artifacts directory exists but cannot be listed (exit UNKNOWN, one line)."""
+
+
 class ArtifactDirectory:
     """One ``listdir`` of an artifacts directory, for everything a run needs to know about it.
 
@@ -312,6 +324,10 @@ class ArtifactDirectory:
             names = os.listdir(path)
         except (FileNotFoundError, NotADirectoryError):
             names = []
+        except OSError as exc:
+            raise DirectoryError(
+                f"cannot read the artifacts directory {path}: {exc.strerror or exc}"
+            ) from None
         self._names = [name for name in names if name.endswith(".json")]
 
     def files(
@@ -486,6 +502,10 @@ def _accept(
         result.skipped.append(Skipped(directory / name, str(exc)))
         return None
     if artifact.checked_at > end:
+        if name[:16] == compact_stamp(end):
+            # Checked in the same second as --at, a moment later: a normal file the name cannot
+            # tell apart (names count whole seconds). Not in the report, and not an error.
+            return None
         reason = f"checked_at {iso(artifact.checked_at)} lies after {iso(end)}"
     elif artifact.checked_at < earliest:
         reason = f"checked_at {iso(artifact.checked_at)} lies before the window"

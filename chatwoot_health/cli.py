@@ -108,6 +108,18 @@ def colour_wanted(stream: Any, no_color: bool) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
+CHECK_SETTINGS = (
+    "base_url",
+    "api_token",
+    "account_id",
+    "health_path",
+    "agent_health_url",
+    "artifacts_dir",
+    "timeout",
+    "agent_slow",
+    "agent_timeout",
+)
+
 # Options that several commands share, declared once.
 artifacts_dir_option = click.option(
     "--artifacts-dir",
@@ -137,7 +149,7 @@ def main(config: Path | None) -> None:
 
 @main.command(context_settings=CONTEXT)
 @click.option("--base-url", metavar="URL", help="Chatwoot base URL [env: CHATWOOT_BASE_URL].")
-@click.option("--account-id", type=int, metavar="ID", help="Account id [env: CHATWOOT_ACCOUNT_ID].")
+@click.option("--account-id", metavar="ID", help="Account id [env: CHATWOOT_ACCOUNT_ID].")
 @click.option(
     "--health-path",
     metavar="PATH",
@@ -148,7 +160,6 @@ def main(config: Path | None) -> None:
 )
 @click.option(
     "--timeout",
-    type=float,
     metavar="SECONDS",
     help="Per-probe timeout [env: CHATWOOT_HEALTH_TIMEOUT; default 5].",
 )
@@ -172,10 +183,10 @@ def main(config: Path | None) -> None:
 def check(
     ctx: click.Context,
     base_url: str | None,
-    account_id: int | None,
+    account_id: str | None,
     health_path: str | None,
     agent_health_url: str | None,
-    timeout: float | None,
+    timeout: str | None,
     artifacts_dir: Path | None,
     fmt: str,
     no_artifact: bool,
@@ -187,8 +198,8 @@ def check(
     from chatwoot_health.probes.chatwoot import ProbeSettings
     from chatwoot_health.render.check import RENDERERS
 
-    if timeout is not None and not 0 < timeout <= 3600:
-        raise click.BadParameter("must be between 0 and 3600 seconds", param_hint="--timeout")
+    # Flags arrive as text and go through the same parsers as the environment. Only the
+    # settings `check` uses are read: a typo in a report-only variable must not break cron.
     values = settings(
         ctx,
         {
@@ -199,6 +210,7 @@ def check(
             "timeout": timeout,
             "artifacts_dir": artifacts_dir,
         },
+        CHECK_SETTINGS,
     )
     try:
         require(values, "base_url", "the Chatwoot URL to probe, e.g. https://chat.example.com")
@@ -206,6 +218,12 @@ def check(
             why = "the authenticated probes need it (or use --liveness-only)"
             require(values, "api_token", why)
             require(values, "account_id", why)
+        if values["agent_timeout"] <= values["agent_slow"]:
+            raise ConfigError(
+                "AGENT_HEALTH_TIMEOUT must be greater than AGENT_HEALTH_SLOW_AFTER "
+                f"({values['agent_timeout']:g} ≤ {values['agent_slow']:g} s): "
+                "otherwise 'slow' can never be seen"
+            )
     except ConfigError as exc:
         fail(str(exc))
     probe_settings = ProbeSettings(
@@ -250,7 +268,12 @@ def prune(
 
     values = settings(ctx, {"artifacts_dir": artifacts_dir}, ["artifacts_dir"])
     directory: Path = values["artifacts_dir"]
-    result = run_prune(directory, older_than, utc_now(), dry_run)
+    from chatwoot_health.artifacts import DirectoryError
+
+    try:
+        result = run_prune(directory, older_than, utc_now(), dry_run)
+    except DirectoryError as exc:
+        fail(str(exc))
     verb = "would delete" if dry_run else "deleted"
     count = len(result.matched) if dry_run else result.deleted
     click.echo(
@@ -271,19 +294,6 @@ def schema() -> None:
 
 
 REPORT_FORMATS = ["table", "json", "csv", "html"]
-
-
-def _calendar(values: dict[str, Any]) -> Any:
-    from chatwoot_health.metrics.business_hours import BusinessCalendar
-
-    opens, closes = values["business_hours"]
-    return BusinessCalendar(
-        tz=values["timezone"],
-        opens=opens,
-        closes=closes,
-        days=values["business_days"],
-        holidays=values["holidays"],
-    )
 
 
 @main.command(context_settings=CONTEXT)
@@ -349,6 +359,8 @@ def report(
     no_color: bool,
 ) -> None:
     """Uptime, latency, queue, SLA, channels, agents and alerts; exit 0/1/2/3."""
+    from chatwoot_health.artifacts import DirectoryError
+    from chatwoot_health.metrics.business_hours import BusinessCalendar
     from chatwoot_health.report import NoData, ReportOptions
     from chatwoot_health.report_run import run_report
 
@@ -360,8 +372,9 @@ def report(
         window=window,
         interval=values["interval"],
         min_uptime=min_uptime,
-        calendar=_calendar(values),
+        calendar=BusinessCalendar.from_config(values),
         sla_target=values["sla_target"],
+        live=at is None,
     )
     try:
         result = run_report(
@@ -372,7 +385,7 @@ def report(
             colour=output is None and colour_wanted(sys.stdout, no_color),
             notify=notify,
         )
-    except (NoData, ConfigError) as exc:
+    except (NoData, ConfigError, DirectoryError) as exc:
         fail(str(exc))
     for line in result.diagnostics:
         click.echo(f"chatwoot-health: {line}", err=True)
@@ -389,7 +402,7 @@ def report(
     type=click.Path(path_type=Path, file_okay=False),
     default=Path("demo-artifacts"),
     show_default=True,
-    help="Where to write the sample history (must be empty or not exist).",
+    help="Where to write the sample history (empty, new, or a previous demo).",
 )
 @click.option("--at", type=INSTANT, metavar="TIMESTAMP", help="End of the history [default: now].")
 @click.option("--seed", type=int, default=7, show_default=True, help="Random seed.")

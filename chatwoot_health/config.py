@@ -32,6 +32,12 @@ def _url(value: str) -> str:
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{value!r} is not an http(s) URL, e.g. https://chat.example.com")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        raise ValueError(f"{value!r} has an invalid port") from None
+    if not value.strip().isascii() or any(ch.isspace() for ch in value.strip()):
+        raise ValueError(f"{value!r} contains spaces or non-ASCII characters; percent-encode them")
     if parts.username or parts.password:
         raise ValueError("the URL must not carry credentials; use the token variable instead")
     return value.strip().rstrip("/")
@@ -63,9 +69,13 @@ def _duration(value: str) -> timedelta:
 
 
 def _secret(value: str) -> SecretStr:
-    if not value.strip():
+    text = value.strip()
+    if not text:
         raise ValueError("is empty")
-    return SecretStr(value.strip())
+    if not text.isascii() or not text.isprintable() or any(ch.isspace() for ch in text):
+        # It travels in an HTTP header, which takes printable ASCII only.
+        raise ValueError("contains spaces or characters that are not printable ASCII")
+    return SecretStr(text)
 
 
 def _path(value: str) -> Path:
@@ -282,7 +292,8 @@ SETTINGS: tuple[Setting, ...] = (
         "SUPABASE_KEY",
         _secret,
         None,
-        "Supabase service-role or read key.",
+        "Supabase service-role key (the shipped migration turns row-level security on, so the "
+        "public anon key reads nothing).",
         secret=True,
     ),
     Setting(

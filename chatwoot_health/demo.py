@@ -18,6 +18,7 @@ from chatwoot_health.artifacts import (
     Agents,
     AgentSummary,
     Artifact,
+    ArtifactWriteError,
     CheckResult,
     ConversationCounts,
     Inbox,
@@ -265,7 +266,11 @@ def generate(directory: Path, end: datetime, seed: int) -> int:
     while t <= end:
         jitter = timedelta(seconds=rng.uniform(0, 4))
         if not scenario.in_gap(t):
-            write_artifact(directory, make_artifact(t + jitter, scenario, rng, seed), durable=False)
+            artifact = make_artifact(t + jitter, scenario, rng, seed)
+            try:
+                write_artifact(directory, artifact, durable=False)
+            except ArtifactWriteError as exc:
+                raise DemoError(str(exc)) from None
             written += 1
         t += INTERVAL
     return written

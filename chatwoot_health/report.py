@@ -79,6 +79,7 @@ class ReportOptions:
         default_factory=lambda: BusinessCalendar(tz=ZoneInfo("America/New_York"))
     )
     sla_target: timedelta = timedelta(minutes=15)
+    live: bool = True  # False for a report of the past (--at): caches are left alone
 
 
 @dataclass(frozen=True)
@@ -121,10 +122,10 @@ def load(
 ) -> tuple[ArtifactSet, dict[str, Window]]:
     windows = section_windows(options)
     earliest = min(window.start for window in windows.values())
-    # The alert rules look back at most 30 minutes past what the windows need.
-    earliest = min(earliest, options.now - timedelta(hours=1))
-    # Only the channel section reads per-inbox data, and only this far back.
+    # Only the channel section reads per-inbox data, and only this far back (it looks for
+    # silence over at least a week); the alert rules look back an hour at most.
     detail_since = channel_horizon(windows["channels"], options.now) - timedelta(hours=1)
+    earliest = min(earliest, options.now - timedelta(hours=1), detail_since)
     found = read_window(listing, earliest, options.now, detail_since=detail_since)
     return found, windows
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from chatwoot_health.config import ConfigError
-from chatwoot_health.render.report import RENDERERS, RenderContext
+from chatwoot_health.render.report import DEFAULT_RANGE, RENDERERS, RenderContext
 from chatwoot_health.report import (
     NoData,
     ReportOptions,
@@ -77,6 +77,7 @@ def run_report(
             options.calendar,
             options.sla_target,
             fetch_start=min(starts),
+            live=options.live,
         )
     try:
         outcome = build_report(options, extra=provider)
@@ -98,6 +99,8 @@ def run_report(
 def _notify(provider: Any, report: Report, values: dict[str, Any]) -> list[str]:
     from chatwoot_health.sources.supabase import SupabaseError
 
+    if provider.source is None:
+        return [f"notifications not recorded: {provider.error or 'Supabase unavailable'}"]
     webhook = values.get("alert_webhook_url")
     try:
         result = provider.source.sync_notifications(
@@ -117,8 +120,20 @@ def _notify(provider: Any, report: Report, values: dict[str, Any]) -> list[str]:
 def html_context(
     options: ReportOptions, report: Report, provider: SectionProvider | None = None
 ) -> RenderContext:
-    """The page carries all three ranges; the requested window (or 30d) is shown first."""
+    """The page carries the report as asked for and the 24 h / 7 d / 30 d ranges.
+
+    Without ``--window`` the report as asked for (each section's own window, which the exit
+    code and the JSON report use too) is the first range, "Default", and shown first; with one
+    of the three windows, that range is shown first; with another window, it is added first.
+    """
     ranges: list[tuple[str, Report]] = []
+    default = next((label for label, length in HTML_RANGES if options.window == length), None)
+    if options.window is None:
+        ranges.append((DEFAULT_RANGE, report))
+        default = DEFAULT_RANGE
+    elif default is None:
+        ranges.append((report.window.label, report))
+        default = report.window.label
     for label, length in HTML_RANGES:
         if options.window == length:
             ranges.append((label, report))
@@ -129,8 +144,4 @@ def html_context(
             )
         except NoData:
             continue  # a range with no artifacts is left out of the selector
-    default = next((label for label, length in HTML_RANGES if options.window == length), "30d")
-    if options.window is not None and all(options.window != length for _, length in HTML_RANGES):
-        ranges.insert(0, (report.window.label, report))
-        default = report.window.label
     return RenderContext(ranges=tuple(ranges), default_range=default)

@@ -172,10 +172,11 @@ class SupabaseProvider:
         calendar: BusinessCalendar,
         target: timedelta,
         fetch_start: datetime,
+        live: bool = True,
     ) -> None:
-        from chatwoot_health.sources.supabase import SupabaseSource
-
-        self.source: SupabaseSource = SupabaseSource(settings)
+        self.settings = settings
+        self.source: SupabaseSource | None = None
+        self.live = live  # a report for a past --at must not replace the cache of live data
         self.cache_dir = cache_dir
         self.now = now
         self.calendar = calendar
@@ -187,10 +188,12 @@ class SupabaseProvider:
         self._calls = 0
 
     def _fetch(self) -> tuple[list[Any], list[Any]] | None:
-        from chatwoot_health.sources.supabase import SupabaseError
+        from chatwoot_health.sources.supabase import SupabaseError, SupabaseSource
 
         if self._rows is None and self._error is None:
             try:
+                if self.source is None:
+                    self.source = SupabaseSource(self.settings)
                 decisions = self.source.decisions(self.fetch_start, self.now)
                 approvals = self.source.approvals(self.now - DAY, self.now)
                 self._rows = (decisions, approvals)
@@ -218,7 +221,7 @@ class SupabaseProvider:
             self.target,
             _reviewers_online(artifacts),
         )
-        if first:
+        if first and self.live:
             try:
                 cached = _Cached(saved_at=self.now, sla=sla, approvals=approvals_out)
                 write_text_atomic(self.cache_dir / CACHE_FILE, cached.model_dump_json())
@@ -254,5 +257,10 @@ class SupabaseProvider:
         )
         return ExtraSections(sla=sla, approvals=approvals, alerts=[alert])
 
+    @property
+    def error(self) -> str | None:
+        return self._error
+
     def close(self) -> None:
-        self.source.close()
+        if self.source is not None:
+            self.source.close()

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_DURATION = timedelta(days=3660)  # ten years: more is a typo, and datetime arithmetic overflows
 
 
 def parse_duration(text: str) -> timedelta:
@@ -18,9 +19,11 @@ def parse_duration(text: str) -> timedelta:
         )
     value = float(match.group(1))
     seconds = value * _UNIT_SECONDS[match.group(2).lower()]
-    if seconds <= 0:
-        raise ValueError(f"{text!r} is not a duration: it must be greater than zero")
-    return timedelta(seconds=seconds)
+    if seconds < 1:
+        raise ValueError(f"{text!r} is too short: a duration is at least one second")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"{text!r} is too long: at most {MAX_DURATION.days} days")
+    return timedelta(seconds=round(seconds))
 
 
 def format_duration(delta: timedelta) -> str:

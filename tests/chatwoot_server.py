@@ -33,7 +33,7 @@ DEFAULT_COUNTS = {"open": 12, "pending": 3, "resolved": 47, "snoozed": 5}
 OVERSIZED_BYTES = 6 * 1024 * 1024
 AVERAGE_METRICS = ("avg_first_response_time", "avg_resolution_time", "reply_time")
 
-FaultKind = Literal["429", "502", "500", "not_json", "oversized", "hang_up", "404"]
+FaultKind = Literal["429", "502", "500", "not_json", "oversized", "hang_up", "404", "403"]
 
 NOT_FOUND_HTML = (
     b"<!DOCTYPE html>\n<html>\n<head>\n  <title>The page you were looking for doesn't exist "
@@ -337,6 +337,8 @@ class ChatwootServer:
             self._send(handler, record, 500, body)
         elif kind == "404":
             self._send(handler, record, 404, NOT_FOUND_HTML, "text/html; charset=UTF-8")
+        elif kind == "403":  # an authenticating proxy in front of the instance
+            self._send(handler, record, 403, b"<html><body>Forbidden</body></html>", "text/html")
         elif kind == "not_json":
             self._send(handler, record, 200, LOGIN_PAGE_HTML, "text/html; charset=utf-8")
         elif kind == "oversized":

@@ -51,22 +51,37 @@ def test_recovery_clears_and_unknown_runs_neither_break_nor_extend() -> None:
     assert alerts.service_down([artifact(T0, up=None)], T0) is None
 
 
-@given(st.lists(st.tuples(st.booleans(), st.integers(1, 600)), min_size=1, max_size=30))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([True, False, None]), st.integers(1, 600)),
+        min_size=1,
+        max_size=30,
+    )
+)
 def test_no_service_down_without_two_consecutive_failures_two_minutes_apart(
-    runs: list[tuple[bool, int]],
+    runs: list[tuple[bool | None, int]],
 ) -> None:
+    """The law: service_down ⇔ the judged runs end in ≥ 2 failures spanning ≥ 2 minutes.
+
+    The oracle works on indexes over the judged runs (None = could not judge), not on the
+    rule's own reverse walk."""
     history, t = [], T0
     for ok, gap in runs:
         t += timedelta(seconds=gap)
         history.append(artifact(t, up=ok))
     alert = alerts.service_down(history, t)
-    streak = []
-    for a in reversed(history):
-        if a.check("rails_health").ok:  # type: ignore[union-attr]
-            break
-        streak.append(a.checked_at)
-    qualifies = len(streak) >= 2 and streak[0] - streak[-1] >= timedelta(minutes=2)
+    judged = [
+        (a.checked_at, ok) for a, (ok, _gap) in zip(history, runs, strict=True) if ok is not None
+    ]
+    successes = [i for i, (_at, ok) in enumerate(judged) if ok]
+    first_failure = successes[-1] + 1 if successes else 0
+    failures = judged[first_failure:]
+    qualifies = len(failures) >= 2 and failures[-1][0] - failures[0][0] >= timedelta(minutes=2)
     assert (alert is not None and alert.name == "service_down") == qualifies
+    if failures and not qualifies:
+        assert alert is not None and alert.name == "health_check_failed"
+    if not failures:
+        assert alert is None
 
 
 def test_high_queue_needs_every_run_of_30_minutes_and_two_runs() -> None:

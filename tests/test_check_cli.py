@@ -471,7 +471,10 @@ def test_a_bad_setting_exits_unknown_with_one_line(
         (["check", "--format", "xml"],
          "Error: Invalid value for '--format': 'xml' is not one of 'table', 'json'."),
         (["check", "--timeout", "0"],
-         "Error: Invalid value for --timeout: must be between 0 and 3600 seconds"),
+         "chatwoot-health: CHATWOOT_HEALTH_TIMEOUT (option): '0' must be between 0 and 3600 "
+         "seconds"),
+        (["check", "--account-id", "-1"],
+         "chatwoot-health: CHATWOOT_ACCOUNT_ID (option): '-1' must be a positive whole number"),
         (["frobnicate"], "Error: No such command 'frobnicate'."),
     ],
 )  # fmt: skip
@@ -644,3 +647,44 @@ def test_the_server_fixture_is_a_real_chatwoot_lookalike(chatwoot: ChatwootServe
             "/api/v2/accounts/1/reports", headers={"api_access_token": chatwoot.token}
         )
         assert no_type.status_code == 500
+
+
+def test_a_proxy_answering_403_on_liveness_is_a_configuration_problem(
+    check_cli: CheckCli, env: CheckEnv
+) -> None:
+    """Down means no connection, a timeout, TLS or a 5xx; a 403 means something else answers."""
+    env.server.fault("/rails/health", "403")
+    result = check_cli()
+    assert result.exit_code == 3
+    artifact = only_artifact(env)
+    assert artifact["status"] == "unknown"
+    liveness = check_of(artifact, "rails_health")
+    assert (liveness["ok"], liveness["state"], liveness["status_code"]) == (None, "no_path", 403)
+    assert liveness["error"].endswith(
+        "— /rails/health answered 403, not a health check: a proxy or login in front of "
+        "Chatwoot? Pin a path with CHATWOOT_HEALTH_PATH"
+    )
+    assert env.server.requests_to("/health") != []  # all candidates are asked at once
+
+
+def test_api_as_liveness_must_be_chatwoots_status_json(check_cli: CheckCli, env: CheckEnv) -> None:
+    env.server.behaviour.health = False  # an instance older than 4.11: /api is the fallback
+    env.server.fault("/api", "not_json")
+    result = check_cli()
+    assert result.exit_code == 3
+    liveness = check_of(only_artifact(env), "rails_health")
+    assert (liveness["ok"], liveness["path"], liveness["state"]) == (None, "/api", "no_path")
+    assert liveness["error"] == (
+        "200 on /api but not Chatwoot's status JSON (no data_services/queue_services): is "
+        "CHATWOOT_BASE_URL the Chatwoot URL, not a proxy or login page?"
+    )
+
+
+def test_tls_failure_is_down_with_an_actionable_error(check_cli: CheckCli, env: CheckEnv) -> None:
+    """https:// against the plain-HTTP test server: a real failed TLS handshake."""
+    env.set("CHATWOOT_BASE_URL", env.server.url.replace("http://", "https://"))
+    result = check_cli("--liveness-only", "--timeout", "3")
+    assert result.exit_code == 2
+    liveness = check_of(only_artifact(env), "rails_health")
+    assert liveness["ok"] is False and liveness["state"] == "down"
+    assert liveness["error"].startswith("TLS error: ")

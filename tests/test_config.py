@@ -100,3 +100,18 @@ def test_bad_config_files(tmp_path: Path) -> None:
     unknown.write_text('COLOUR = "blue"\n')
     with pytest.raises(ConfigError, match="unknown setting 'COLOUR'"):
         resolve({}, {}, unknown)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CHATWOOT_BASE_URL": "https://chat.example.com:abc"}, "has an invalid port"),
+        ({"SUPABASE_URL": "https://db.example.com:99999"}, "has an invalid port"),
+        ({"CHATWOOT_API_TOKEN": "tökén"}, "not printable ASCII"),
+        ({"CHATWOOT_API_TOKEN": "two words"}, "contains spaces"),
+    ],
+)
+def test_values_that_would_fail_later_fail_here(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        resolve({}, env)
+    assert "tökén" not in str(caught.value) and "two words" not in str(caught.value)

@@ -83,3 +83,14 @@ def test_usage_errors_exit_unknown(runner: click.testing.CliRunner) -> None:
     result = runner.invoke(main, ["report", "--window"])
     assert result.exit_code == ExitCode.UNKNOWN
     assert "Option '--window' requires an argument" in result.stderr
+
+
+def test_readme_has_no_placeholders_and_its_artifact_example_is_valid() -> None:
+    import json
+
+    from chatwoot_health.artifacts import Artifact
+
+    assert "PERFORMANCE-NUMBERS" not in README
+    block = section("Files").split("```json\n", 1)[1].split("```", 1)[0]
+    artifact = Artifact.model_validate(json.loads(block))
+    assert artifact.check("inbox_activity").skipped  # type: ignore[union-attr]

@@ -352,3 +352,24 @@ def test_an_outage_with_sparse_data_renders(runner: CliRunner, tmp_path: Path) -
     assert bars[-1][0] == "2026-11-27 11:00 UTC–12:00 UTC: 2 up, 3 down, 7 not monitored"
     assert [kind for kind in re.findall(r'class="(\w)"', bars[-1][1])] == ["u", "d", "g"]
     assert bars[0][1].count('class="g"') == 1  # nothing monitored yet: all grey
+
+
+def test_without_window_the_page_shows_the_report_as_the_cli_computes_it(
+    pages: DemoPages, tmp_path: Path
+) -> None:
+    """What cron runs (no --window): the first, shown range is the default report, whose exit
+    code and JSON use each section's own window (channels 24 h, uptime 30 d)."""
+    from tests.dashboard_support import AT_ISO, cli
+
+    common = ["report", "--artifacts-dir", str(pages.directory), "--at", AT_ISO]
+    page, data = tmp_path / "page.html", tmp_path / "report.json"
+    assert cli([*common, "--format", "html", "-o", str(page)]) == pages.exit_code
+    cli([*common, "--format", "json", "-o", str(data)])
+    html, report = page.read_text(encoding="utf-8"), json.loads(data.read_text(encoding="utf-8"))
+    sections = re.findall(r'<section class="panel"[^>]*>', html)
+    labels = [re.search(r'data-range="([^"]+)"', s).group(1) for s in sections]  # type: ignore[union-attr]
+    assert labels == ["Default", "24h", "7d", "30d"]
+    assert [s.endswith(" hidden>") for s in sections] == [False, True, True, True]
+    for metric, value, _text in metrics_in(html, "Default"):
+        assert value == resolve(report, metric), metric
+    assert report["channels_meta"]["window"]["label"] == "24h"

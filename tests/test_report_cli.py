@@ -108,6 +108,12 @@ def test_detailed_table_lists_every_section(tmp_path: Path, runner: CliRunner) -
         "Alerts",
     ):
         assert title in out.splitlines()
+    lines = out.splitlines()
+    assert "uptime                100.000% ✓ OK" in lines
+    assert "runs seen / expected  288 / 288" in lines
+    assert "pending    3" in lines
+    assert "Human agents: 1 online (none), 0 busy, 2 offline" in lines
+    assert "not configured (set SUPABASE_URL and SUPABASE_KEY)" in lines
     # a 30-day window over one day of history is not a monitoring gap: monitoring began then
     assert code == 0
 
@@ -161,7 +167,9 @@ def test_last_known_conversations_when_latest_run_failed(tmp_path: Path, runner:
     ("args", "message"),
     [
         (["--window", "3x"], "Invalid value for '--window': '3x' is not a duration"),
-        (["--window", "0h"], "must be greater than zero"),
+        (["--window", "0h"], "'0h' is too short: a duration is at least one second"),
+        (["--window", "99999999999d"], "is too long: at most 3660 days"),
+        (["--interval", "0.0000001s"], "is too short"),
         (["--at", "yesterday"], "Invalid value for '--at': 'yesterday' is not a timestamp"),
         (["--format", "xml"], "Invalid value for '--format'"),
         (["--min-uptime", "101"], "Invalid value for '--min-uptime'"),
@@ -201,17 +209,20 @@ def test_bad_files_are_skipped_counted_and_named(tmp_path: Path, runner: CliRunn
     future = good[-1].read_text().replace("2026-11-27T12:00:00.000Z", "2026-11-27T13:00:00.000Z")
     (tmp_path / "20261127T110005Z-aaaa05.json").write_text(future)
     (tmp_path / "20261127T110006Z-aaaa06.json").write_text('{"schema_version": 1}')
+    naive = good[1].read_text().replace('.000Z"', '.000"')  # no time zone: not guessed
+    (tmp_path / "20261127T110007Z-aaaa07.json").write_text(naive)
     (tmp_path / "notes.txt").write_text("not an artifact name: ignored, not counted")
     code, out, err = run(runner, tmp_path, "--window", "24h", "--at", AT, "--format", "json")
     data = json.loads(out)
     assert data["artifacts"]["read"] == 288
-    assert data["artifacts"]["skipped"] == 6
+    assert data["artifacts"]["skipped"] == 7
     lines = err.splitlines()
-    assert len(lines) == 6
+    assert len(lines) == 7
     assert lines[0].startswith("chatwoot-health: skipped 20261127T110001Z-aaaa01.json: ")
     assert "unknown schema_version 2" in lines[3]
     assert "lies after 2026-11-27T12:00:00.000Z" in lines[4]
     assert "not a valid artifact" in lines[5]
+    assert "not a valid artifact: checked_at: Input should have timezone info" in lines[6]
     assert data["uptime"]["percent"] == 100.0
     assert code == 0
 
@@ -262,3 +273,36 @@ def test_output_files_are_readable_by_others(tmp_path: Path, runner: CliRunner) 
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
     artifact_file = next((tmp_path / "a").glob("*.json"))
     assert stat.S_IMODE(artifact_file.stat().st_mode) & 0o044 == 0o044
+
+
+def test_a_run_in_the_same_second_just_after_at_is_not_a_bad_file(
+    tmp_path: Path, runner: CliRunner
+) -> None:
+    from tests.factory import utc
+
+    late = utc(2026, 11, 27, 12, 0) + timedelta(milliseconds=400)
+    write_all(tmp_path, [artifact(T0 - 5 * M), artifact(late)])
+    _code, out, err = run(runner, tmp_path, "--window", "1h", "--at", AT, "--format", "json")
+    data = json.loads(out)
+    assert data["artifacts"]["read"] == 1 and data["artifacts"]["skipped"] == 0
+    assert err == ""
+
+
+def test_an_unreadable_directory_is_one_line(
+    tmp_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    real_listdir = os.listdir
+
+    def refuse(path: object) -> list[str]:
+        if str(path) == str(tmp_path):  # as root, permission bits would not stop us
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_listdir(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "listdir", refuse)
+    code, out, err = run(runner, tmp_path, "--at", AT)
+    assert (code, out) == (3, "")
+    assert err == (
+        f"chatwoot-health: cannot read the artifacts directory {tmp_path}: Permission denied\n"
+    )

@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 from click.testing import CliRunner
+from freezegun import freeze_time
 
 from chatwoot_health.cli import main
 from tests.factory import artifact, write_all
@@ -215,8 +216,18 @@ def test_unreachable_supabase_degrades_one_section_and_uses_the_cache(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     insert("decision_log", DECISIONS[:2])
-    code, data, _ = report(runner, history, at=AT - 14 * M)
-    assert data["sla"]["compliance_percent"] == 100.0 and code == 0
+    # a report of the past never writes the cache …
+    report(runner, history, at=AT - 20 * M)
+    assert not (history.parent / "cache" / "supabase-sections.json").exists()
+    # … a live one does (the clock read once, 14 minutes before the next run)
+    with freeze_time(AT - 14 * M):
+        result = runner.invoke(
+            main,
+            ["report", "--artifacts-dir", str(history), "--format", "json"],
+            catch_exceptions=False,
+        )
+    assert json.loads(result.stdout)["sla"]["compliance_percent"] == 100.0
+    assert result.exit_code == 0
     monkeypatch.setenv("SUPABASE_KEY", "wrong-key-0123456789abcdef")
     code, data, err = report(runner, history)
     sla = data["sla"]

@@ -100,12 +100,20 @@ def compute_channels(
             by_channel[label].append(bucket)
     total = sum(b.incoming_messages for buckets in by_channel.values() for b in buckets)
     result: list[ChannelActivity] = []
-    silences = {label: _silence(buckets, now, calendar) for label, buckets in history.items()}
+    # The current hour was observed only up to the latest run that reported per-inbox data.
+    observed_until = max(
+        (a.checked_at for a in artifacts if isinstance(a, Artifact) and a.inbox_activity),
+        default=now,
+    )
+    until = min(now, observed_until)
+    silences = {label: _silence(buckets, until, calendar) for label, buckets in history.items()}
     # A channel silent through the whole window still appears: its silence is the news.
     for label in set(by_channel) | {label for label, silent in silences.items() if silent}:
         buckets = by_channel.get(label, [])
         messages = sum(b.incoming_messages for b in buckets)
-        events = sum(b.first_response_count for b in buckets if b.avg_first_response_seconds)
+        events = sum(
+            b.first_response_count for b in buckets if b.avg_first_response_seconds is not None
+        )
         weighted = sum(
             (b.avg_first_response_seconds or 0) * b.first_response_count for b in buckets
         )
@@ -133,8 +141,9 @@ def _last_message_hour(buckets: list[InboxHour]) -> datetime | None:
     return max(hours) if hours else None
 
 
-def _silence(buckets: list[InboxHour], now: datetime, calendar: BusinessCalendar) -> float:
-    """Business seconds of *observed* silence since the channel's last message (in ``buckets``).
+def _silence(buckets: list[InboxHour], until: datetime, calendar: BusinessCalendar) -> float:
+    """Business seconds of *observed* silence since the channel's last message (in ``buckets``),
+    up to ``until``, the last observation.
 
     Only hours that every inbox of the channel reported (as zero) count; an hour nobody
     observed (a monitoring gap) is not evidence of an outage.
@@ -150,5 +159,5 @@ def _silence(buckets: list[InboxHour], now: datetime, calendar: BusinessCalendar
     silent = 0.0
     for hour, seen in hours.items():
         if seen >= inboxes:
-            silent += calendar.business_seconds(hour, min(hour + HOUR, now))
+            silent += calendar.business_seconds(hour, min(hour + HOUR, until))
     return silent

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,11 +32,14 @@ class Window:
         return format_duration(self.length)
 
     def contains(self, moment: datetime) -> bool:
-        return self.start <= moment <= self.end
+        """Windows are half-open, (start, end]: a run exactly at the start belongs to the window
+        before, so that consecutive windows never count a run twice and a 24 h window on the
+        5-minute grid holds 288 runs, as many as expected."""
+        return self.start < moment <= self.end
 
     def select(self, artifacts: Sequence[A]) -> Sequence[A]:
         """The artifacts checked inside the window (``artifacts`` must be oldest first)."""
-        low = bisect_left(artifacts, self.start, key=_checked_at)
+        low = bisect_right(artifacts, self.start, key=_checked_at)
         high = bisect_right(artifacts, self.end, key=_checked_at)
         return artifacts[low:high]
 

@@ -162,15 +162,26 @@ class _Run:
                 "status_code": fetched.status_code,
                 "duration_ms": fetched.duration_ms,
             }
-            if fetched.status_code is not None and 200 <= fetched.status_code < 300:
+            code = fetched.status_code
+            if code is not None and 200 <= code < 300:
                 if path == "/api":
+                    body = fetched.body if isinstance(fetched.body, dict) else {}
+                    if "data_services" not in body or "queue_services" not in body:
+                        return CheckResult(
+                            **base,
+                            ok=None,
+                            state="no_path",
+                            error=f"{code} on /api but not Chatwoot's status JSON (no "
+                            "data_services/queue_services): is CHATWOOT_BASE_URL the Chatwoot "
+                            "URL, not a proxy or login page?",
+                        )
                     failing = _failing_services(fetched)
                     if failing:
                         return CheckResult(
                             **base, ok=False, state="down", error=f"/api reports {failing}"
                         )
                 return CheckResult(**base, ok=True, state="up")
-            if fetched.status_code == 404:  # the pinned path does not exist
+            if code == 404:  # the pinned path does not exist
                 return CheckResult(
                     **base,
                     ok=None,
@@ -178,6 +189,18 @@ class _Run:
                     error=f"404 on {path}: CHATWOOT_HEALTH_PATH names a path this Chatwoot "
                     "does not serve (try /health or /api)",
                 )
+            if code is not None and code < 500:
+                # A redirect, 401, 403, 405…: something answers, but not a health check. That
+                # is a configuration problem (a proxy, a login page), not an outage.
+                return CheckResult(
+                    **base,
+                    ok=None,
+                    state="no_path",
+                    error=f"{self.problem(fetched, scoped=False)} — {path} answered {code}, "
+                    "not a health check: a proxy or login in front of Chatwoot? Pin a path with "
+                    "CHATWOOT_HEALTH_PATH",
+                )
+            # No connection, a timeout, TLS, or a 5xx: down.
             return CheckResult(
                 **base, ok=False, state="down", error=self.problem(fetched, scoped=False)
             )
@@ -484,6 +507,7 @@ def _ok(name: str, fetched: Fetched) -> CheckResult:
 
 
 def _failing_services(fetched: Fetched) -> str:
+    """What ``/api`` says is not ``ok`` (PostgreSQL, Redis)."""
     body = fetched.body if isinstance(fetched.body, dict) else {}
     labels = {"data_services": "PostgreSQL", "queue_services": "Redis"}
     failing = [

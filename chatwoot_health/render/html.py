@@ -20,7 +20,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from chatwoot_health.render.report import RenderContext
+from chatwoot_health.render.report import DEFAULT_RANGE, RenderContext
 from chatwoot_health.report_model import Report, TimelineBucket
 from chatwoot_health.state import Colour, State
 
@@ -312,6 +312,8 @@ def _slug(label: str) -> str:
 
 
 def _title(label: str) -> str:
+    if label == DEFAULT_RANGE:
+        return "Default view: each section's own window"
     match = re.fullmatch(r"(\d+)([hdmw])", label)
     if not match:
         return f"Last {label}"

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from chatwoot_health.report_model import Report
 
+#: The HTML range that shows the report as asked for without --window (each section's own window).
+DEFAULT_RANGE = "Default"
+
 
 @dataclass(frozen=True)
 class RenderContext:

@@ -25,7 +25,7 @@ import httpx
 import pydantic
 from pydantic import BaseModel, TypeAdapter
 
-from chatwoot_health.alerts import Alert, alert_text
+from chatwoot_health.alerts import ESCALATES_TO, Alert, alert_text
 from chatwoot_health.sources.rows import ApprovalRow, DecisionRow, NotificationRow
 from chatwoot_health.timeutil import humanize_age
 
@@ -129,6 +129,9 @@ class SupabaseSource:
                 self._client: Client = create_client(settings.url, self._key, options)
             except SupabaseException as exc:
                 message = f"Supabase settings rejected: {exc.message}"
+                raise SupabaseError(self._scrub(message)) from None
+            except ValueError as exc:  # e.g. a URL httpx cannot use
+                message = f"Supabase settings rejected: {_one_line(str(exc))}"
                 raise SupabaseError(self._scrub(message)) from None
         except BaseException:
             self._http.close()
@@ -270,7 +273,10 @@ class SupabaseSource:
 
             if self._call(table, resolve).data:  # empty: another run resolved it first
                 resolved.append(open_row.kind)
-                posts.append((open_row.kind, resolved_text(open_row, now)))
+                if ESCALATES_TO.get(open_row.kind) not in active:
+                    # A warning that became its critical successor (health_check_failed →
+                    # service_down) did not "resolve": only the escalation is news.
+                    posts.append((open_row.kind, resolved_text(open_row, now)))
 
         errors = self._post_webhook(webhook_url, posts) if webhook_url else []
         return NotifyResult(started, resolved, already_open, errors)
@@ -287,9 +293,12 @@ class SupabaseSource:
                 response = client.post(url, json={"text": text})
             except httpx.TimeoutException:
                 errors.append(f"{name}: webhook did not answer in {self._settings.timeout:g} s")
-            except httpx.HTTPError as exc:
-                problem = _one_line(str(exc)) or type(exc).__name__
-                errors.append(f"{name}: webhook unreachable ({problem})")
+            except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+                # Scrub the URL (a secret) before cutting the line, never after.
+                problem = self._scrub(str(exc).replace(url, "ALERT_WEBHOOK_URL"))
+                errors.append(
+                    f"{name}: webhook unreachable ({_one_line(problem) or type(exc).__name__})"
+                )
             else:
                 if not response.is_success:
                     errors.append(f"{name}: webhook answered HTTP {response.status_code}")
@@ -395,8 +404,8 @@ class SupabaseSource:
         if rejected or status in (401, 403):
             why = message or f"HTTP {status}"
             return _Failure(
-                f"Supabase rejected SUPABASE_KEY ({why}): use the project's service_role or "
-                "anon key from Project Settings → API",
+                f"Supabase rejected SUPABASE_KEY ({why}): use the project's service_role key "
+                "from Project Settings → API",
                 retryable=False,
             )
         if code in ("PGRST205", "42P01") or status == 404:

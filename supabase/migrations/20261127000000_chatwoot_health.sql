@@ -57,15 +57,20 @@ create index if not exists notifications_resolved_at_idx on notifications (resol
 create unique index if not exists notifications_open_dedup_key_idx
     on notifications (dedup_key) where resolved_at is null;
 
--- Supabase's API roles: reading needs select; the reporter (normally the service role) also
--- records notifications. On a bare PostgreSQL these roles do not exist and nothing is granted.
+-- Customer names and reasons live here: row-level security on, and no policy for the public
+-- roles, so the anon key (shipped to browsers) reads nothing. The reporter uses the service
+-- role, which bypasses RLS; it reads the two logs and records notifications. On a bare
+-- PostgreSQL these roles do not exist and nothing is granted.
+alter table decision_log enable row level security;
+alter table approvals_history enable row level security;
+alter table notifications enable row level security;
 do $$
 begin
     if exists (select from pg_roles where rolname = 'anon') then
-        grant select on decision_log, approvals_history, notifications to anon;
+        revoke all on decision_log, approvals_history, notifications from anon;
     end if;
     if exists (select from pg_roles where rolname = 'authenticated') then
-        grant select on decision_log, approvals_history, notifications to authenticated;
+        revoke all on decision_log, approvals_history, notifications from authenticated;
     end if;
     if exists (select from pg_roles where rolname = 'service_role') then
         grant select on decision_log, approvals_history, notifications to service_role;
