@@ -208,6 +208,7 @@ class PgRestStandIn:
         self.html_error = False
         self.auth_mode = "postgrest"
         self.log: list[LoggedRequest] = []
+        self.epoch = 0  # bumped by reset(): a request that arrived before is never logged after
         self._lock = threading.Lock()
         self._pool: list[psycopg.Connection[Any]] = []
         self._all: list[psycopg.Connection[Any]] = []
@@ -253,6 +254,7 @@ class PgRestStandIn:
         self.html_error = False
         self.auth_mode = "postgrest"
         with self._lock:
+            self.epoch += 1
             self.log.clear()
 
     def requests(self, table: str | None = None, method: str = "GET") -> list[LoggedRequest]:
@@ -480,9 +482,10 @@ class PgRestStandIn:
         assert row is not None
         return int(row[0])
 
-    def record(self, entry: LoggedRequest) -> None:
+    def record(self, entry: LoggedRequest, epoch: int | None = None) -> None:
         with self._lock:
-            self.log.append(entry)
+            if epoch is None or epoch == self.epoch:  # not a straggler from an earlier test
+                self.log.append(entry)
 
 
 def _param(value: Any) -> Any:
@@ -511,6 +514,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def handle_api(self, method: str) -> None:
         state = self.server_state
+        epoch = state.epoch
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -520,7 +524,7 @@ class _Handler(BaseHTTPRequestHandler):
         began = time.perf_counter()
         if state.html_error:
             self.answer(502, {"Content-Type": "text/html"}, HTML_502)
-            state.record(LoggedRequest(method, table, parts.query, 502, 0))
+            state.record(LoggedRequest(method, table, parts.query, 502, 0), epoch)
             return
         rows = 0
         try:
@@ -544,7 +548,8 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {"Content-Type": "application/json; charset=utf-8", **headers}
         self.answer(status, headers, body)
         state.record(
-            LoggedRequest(method, table, parts.query, status, rows, time.perf_counter() - began)
+            LoggedRequest(method, table, parts.query, status, rows, time.perf_counter() - began),
+            epoch,
         )
 
     def answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
