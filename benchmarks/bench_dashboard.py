@@ -29,18 +29,10 @@ from chatwoot_health.render.report import RENDERERS
 from chatwoot_health.report import ReportOptions, build_report
 from chatwoot_health.report_run import html_context
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the Chromium set-up is the tests'
+from tests.dashboard_support import CHROMIUM, CHROMIUM_ARGS
+
 END = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 EMPTY = '<!DOCTYPE html><html lang="en"><meta charset="utf-8"><title>empty</title><p>Hello</p>'
 FCP = (
     "() => new Promise(resolve => { const look = () => {"
@@ -106,7 +98,9 @@ def main() -> None:
     empty.write_text(EMPTY, encoding="utf-8")
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
         try:
             paint(browser, empty, 1)  # warm the browser's caches for both pages alike
             base_fcp, base_load, base_reload = paint(browser, empty, args.runs)

@@ -29,6 +29,19 @@ from chatwoot_health.state import Colour
 AT = datetime(2026, 10, 15, 12, 0, tzinfo=UTC)
 AT_ISO = "2026-10-15T12:00:00Z"
 SEED = 7
+#: Debian's Chromium, and the flags this closed network needs (without the background-networking
+#: ones, Chromium keeps trying to reach its vendor's hosts).
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 XSS = "<script>alert(1)</script>"
 CHANNEL_MARKUP = "<img src=x onerror=alert(2)>"
 INSTANCE_MARKUP = "https://chat.example.com/</script><script>alert(3)</script>"

@@ -19,6 +19,8 @@ from playwright.sync_api import Browser, Page, Route, sync_playwright
 from tests.dashboard_support import (
     AT,
     CHANNEL_MARKUP,
+    CHROMIUM,
+    CHROMIUM_ARGS,
     INSTANCE_MARKUP,
     XSS,
     DemoPages,
@@ -31,19 +33,8 @@ from tests.dashboard_support import (
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 INSTALL = "run `.ci/install-browser.sh` as root to install it"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 FRESH = AT + timedelta(minutes=1)
 VISIBLE = "section.panel:not([hidden])"
 AXE_RUN = (
@@ -87,7 +78,7 @@ def browser() -> Iterator[Browser]:
         pytest.fail(f"{CHROMIUM} is missing: {INSTALL}")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=ARGS, headless=True
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
         )
         try:
             yield launched
