@@ -221,7 +221,8 @@ SETTINGS: tuple[Setting, ...] = (
         "CHATWOOT_HEALTH_TIMEOUT",
         _seconds,
         "5",
-        "Per-probe timeout in seconds (or a duration such as 5s).",
+        "Timeout of each HTTP request of a probe, in seconds (or a duration such as 5s); a 429 "
+        "is retried once.",
     ),
     Setting(
         "agent_slow",
