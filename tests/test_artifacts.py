@@ -187,3 +187,91 @@ def test_fifty_concurrent_runs_never_show_a_reader_half_a_file(
     assert parsed_while_writing > 0  # the reader really raced the writers
     assert len(chatwoot.requests_to("/api")) == runs
     assert outcomes[0].artifact.checked_at == NOW
+
+
+# --------------------------------------------------------------------------- the fast read
+
+
+def test_the_fast_record_has_the_models_names_types_and_defaults() -> None:
+    """RunRecord (msgspec) mirrors Artifact (pydantic) field for field where it has the field."""
+    import msgspec
+
+    from chatwoot_health.artifacts import (
+        AgentRecord,
+        Agents,
+        AgentsRecord,
+        AgentSummary,
+        Artifact,
+        CheckRecord,
+        CheckResult,
+        ConversationCounts,
+        ConversationRecord,
+        RunRecord,
+    )
+
+    pairs = [
+        (RunRecord, Artifact),
+        (CheckRecord, CheckResult),
+        (ConversationRecord, ConversationCounts),
+        (AgentsRecord, Agents),
+        (AgentRecord, AgentSummary),
+    ]
+    for record, model in pairs:
+        for field in msgspec.structs.fields(record):
+            assert field.name in model.model_fields, (record.__name__, field.name)
+            default = model.model_fields[field.name].default
+            if field.default is not msgspec.NODEFAULT and not callable(default):
+                assert field.default == default, (record.__name__, field.name)
+
+
+def test_the_fast_record_reads_what_the_model_reads(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from chatwoot_health.artifacts import RunRecord, load_artifact, parse_record
+    from chatwoot_health.demo import generate
+
+    generate(tmp_path, datetime(2026, 11, 27, 12, tzinfo=UTC), seed=3)
+    files = sorted(tmp_path.glob("*.json"))
+    assert len(files) > 7000
+    kinds = set()
+    for path in files[::7] + files[-200:]:
+        model = load_artifact(path)
+        record = parse_record(path.read_bytes())
+        assert isinstance(record, RunRecord)
+        assert (record.checked_at, record.status, record.instance) == (
+            model.checked_at, model.status.value, model.instance)  # fmt: skip
+        assert [msgspec_check(c) for c in record.checks] == [msgspec_check(c) for c in model.checks]
+        assert record.liveness == model.liveness and record.latencies == model.latencies
+        assert (record.conversations is None) == (model.conversations is None)
+        if record.conversations and model.conversations:
+            assert record.conversations.pending == model.conversations.pending
+        kinds.add(model.liveness)
+    assert kinds == {"up", "down"}
+
+
+def msgspec_check(check: object) -> tuple[object, ...]:
+    names = ("name", "ok", "status_code", "duration_ms", "error", "skipped", "skip_reason", "state")
+    return tuple(getattr(check, name) for name in names)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"schema_version": 1, "checked',
+        b"not json at all",
+        b'["a list"]',
+        b'{"schema_version": 2}',
+        b'{"schema_version": 1}',
+        b'{"schema_version":1,"checked_at":"2026-11-27T12:00:00","status":"ok","instance":"x",'
+        b'"checks":[],"tool_version":"t"}',
+    ],
+    ids=["truncated", "not-json", "list", "version", "shape", "naive-time"],
+)
+def test_the_fast_read_rejects_what_the_model_rejects_with_its_message(payload: bytes) -> None:
+    from chatwoot_health.artifacts import parse_artifact, parse_record
+
+    with pytest.raises(ValueError) as model_error:
+        parse_artifact(payload)
+    with pytest.raises(ValueError) as record_error:
+        parse_record(payload)
+    assert str(record_error.value) == str(model_error.value)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from chatwoot_health.artifacts import Agents, ArtifactCore
+from chatwoot_health.artifacts import Agents, AgentsRecord, ArtifactCore
 from chatwoot_health.state import Colour
 
 AI_STATES = {"online": "online", "slow": "degraded", "offline": "offline"}
@@ -18,7 +18,7 @@ class AgentStatus:
     ai_duration_ms: float | None
     ai_error: str | None
     ai_checked_at: datetime | None
-    humans: Agents | None
+    humans: Agents | AgentsRecord | None
     humans_as_of: datetime | None
     status: Colour
 

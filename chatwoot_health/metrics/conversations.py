@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from chatwoot_health.artifacts import ArtifactCore, ConversationCounts
+from chatwoot_health.artifacts import ArtifactCore, ConversationCounts, ConversationRecord
 from chatwoot_health.state import Colour
 
 BACKLOG_AT = 10  # pending > 10: yellow "CX queue backlog"
@@ -15,7 +15,7 @@ URGENT_AT = 20  # pending > 20: red "URGENT: High backlog"
 
 @dataclass(frozen=True)
 class Conversations:
-    counts: ConversationCounts | None
+    counts: ConversationCounts | ConversationRecord | None
     as_of: datetime | None
     stale: bool  # the latest run could not fetch them; these are the last known values
     status: Colour
