@@ -408,7 +408,7 @@ class ArtifactDirectory:
             raise DirectoryError(
                 f"cannot read the artifacts directory {path}: {exc.strerror or exc}"
             ) from None
-        self._names = [name for name in names if name.endswith(".json")]
+        self._names = names  # filtered lazily: a year is 105,000 names, and every pass counts
 
     def files(
         self, start: datetime | None = None, end: datetime | None = None
@@ -420,25 +420,26 @@ class ArtifactDirectory:
         self, start: datetime | None = None, end: datetime | None = None
     ) -> list[tuple[datetime, str]]:
         """Like :meth:`files`, with bare names (no Path objects: 8,640 of them cost 0.1 s)."""
+        # Whole names compared with the stamps: a name starting with ``low`` sorts after it, and
+        # "~" sorts after every character of a name, so no slice is made of 105,000 names.
         low = compact_stamp(start) if start is not None else ""
-        high = compact_stamp(end) if end is not None else "~"
+        high = (compact_stamp(end) if end is not None else "") + "~"
         selected: list[tuple[datetime, str]] = []
-        for name in sorted(name for name in self._names if low <= name[:16] <= high):
-            stamp = stamp_of(name)
-            if stamp is not None:
-                selected.append((stamp, name))
+        for name in sorted([name for name in self._names if low <= name < high]):
+            if len(name) > 21 and name.endswith(".json"):
+                stamp = stamp_of(name)
+                if stamp is not None:
+                    selected.append((stamp, name))
         return selected
 
     def first_time(self) -> datetime | None:
         """When monitoring began, as far as the directory remembers (the oldest artifact name)."""
-        candidates = [name for name in self._names if name[:1].isdigit()]
-        while candidates:
-            oldest = min(candidates)  # O(n): a year of names is 105,000 of them
-            stamp = stamp_of(oldest)
-            if stamp is not None:
-                return stamp
-            candidates.remove(oldest)
-        return None
+        oldest = min(self._names, default=None)  # one C-speed pass, no sort
+        if oldest is not None and (stamp := stamp_of(oldest)) is not None:
+            return stamp
+        # Some other file sorts first (rare): look at the artifacts only.
+        valid = [name for name in self._names if FILE_NAME.match(name)]
+        return stamp_of(min(valid)) if valid else None
 
 
 def list_artifact_files(
