@@ -5,8 +5,8 @@ must cost at most 20 % (or 0.1 s) more, because files are selected by name.
 
     python benchmarks/bench_report.py [--keep DIR]
 
-Needs `jq` on PATH for the baseline (Debian package `jq`). Prints the fastest of 5 runs of
-each (wall clock, and CPU time in user + system mode) and ratios.
+Needs `jq` on PATH for the baseline (Debian package `jq`). Runs every command in turn, 7 rounds,
+and prints the fastest wall-clock and CPU (user + system) time of each, and the ratios.
 """
 
 from __future__ import annotations
@@ -66,28 +66,29 @@ def add_older_year(source: Path, target: Path) -> int:
     return count
 
 
-CPU: dict[str, float] = {}
+Command = list[str] | str
 
 
-def timed(command: list[str] | str, runs: int = 5) -> float:
-    """The fastest of ``runs`` wall-clock times (on a shared machine, noise only ever adds);
-    the fastest CPU time (user + system, children) goes to ``CPU[str(command)]``."""
-    times, cpu = [], []
-    for _ in range(runs):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.perf_counter()
-        subprocess.run(
-            command, shell=isinstance(command, str), check=False, stdout=subprocess.DEVNULL
-        )
-        times.append(time.perf_counter() - started)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-    CPU[str(command)] = min(cpu)
-    return min(times)
+def measure(commands: dict[str, Command], rounds: int = 7) -> dict[str, tuple[float, float]]:
+    """label → (fastest wall time, fastest CPU time), the commands run in turn, ``rounds`` times.
 
-
-def cpu_of(command: list[str] | str) -> float:
-    return CPU[str(command)]
+    Interleaving matters on a shared machine whose speed drifts: each command sees the same
+    conditions, so their ratios hold even when absolute times move.
+    """
+    best: dict[str, tuple[float, float]] = {}
+    for _ in range(rounds):
+        for label, command in commands.items():
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            started = time.perf_counter()
+            subprocess.run(
+                command, shell=isinstance(command, str), check=False, stdout=subprocess.DEVNULL
+            )
+            wall = time.perf_counter() - started
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+            old = best.get(label, (wall, cpu))
+            best[label] = (min(old[0], wall), min(old[1], cpu))
+    return best
 
 
 def main() -> None:
@@ -105,48 +106,35 @@ def main() -> None:
     files = len(list(month.glob("*.json")))
     size = sum(p.stat().st_size for p in month.glob("*.json"))
     at = END.strftime("%Y-%m-%dT%H:%M:%SZ")
-    report = [
-        sys.executable,
-        "-m",
-        "chatwoot_health",
-        "report",
-        "--window",
-        "30d",
-        "--at",
-        at,
-        "--format",
-        "json",
-    ]
-    cat = f"cat {month}/*.json > /dev/null"
-    jq = f"jq -s '{JQ}' {month}/*.json"
-    month_cmd = [*report, "--artifacts-dir", str(month)]
-    window_cmd = [*report, "--window", "30d", "--artifacts-dir", str(month)]
-    year_cmd = [*report, "--artifacts-dir", str(year)]
-    cat_s = timed(cat)
+    report = [sys.executable, "-m", "chatwoot_health", "report", "--at", at, "--format", "json"]
     if not shutil.which("jq"):
         raise SystemExit("jq is not on PATH: apt-get install jq (it is the baseline)")
-    jq_s = timed(jq)
-    month_s = timed(month_cmd)
-    window_s = timed(window_cmd)
-    year_s = timed(year_cmd)
-    startup_s = timed([sys.executable, "-m", "chatwoot_health", "--version"])
-    print(f"artifacts in window: {files} files, {size / 1e6:.1f} MB (fastest of 5; wall / CPU)")
-    rows = [
-        ("cat (floor)", cat_s, cpu_of(cat)),
-        ("jq -s one-liner", jq_s, cpu_of(jq)),
-        ("report (default windows)", month_s, cpu_of(month_cmd)),
-        ("report --window 30d", window_s, cpu_of(window_cmd)),
-        ("report, year directory", year_s, cpu_of(year_cmd)),
-    ]
-    for label, wall, cpu in rows:
-        print(f"  {label:28} {wall:6.3f} s  {cpu:6.3f} s CPU")
-    print(f"  process start-up (--version) {startup_s:6.3f} s")
+    commands: dict[str, Command] = {
+        "cat (floor)": f"cat {month}/*.json > /dev/null",
+        "jq -s one-liner": f"jq -s '{JQ}' {month}/*.json",
+        "report (default windows)": [*report, "--artifacts-dir", str(month)],
+        "report --window 30d": [*report, "--window", "30d", "--artifacts-dir", str(month)],
+        "report, year directory": [*report, "--artifacts-dir", str(year)],
+        "process start-up (--version)": [sys.executable, "-m", "chatwoot_health", "--version"],
+    }
+    best = measure(commands)
+    print(f"artifacts in window: {files} files, {size / 1e6:.1f} MB")
+    print("fastest of 7 interleaved rounds: wall, CPU (user + system)")
+    for label, (wall, cpu) in best.items():
+        print(f"  {label:30} {wall:6.3f} s  {cpu:6.3f} s")
+    jq, cat = best["jq -s one-liner"], best["cat (floor)"]
+    month_s, year_s = best["report (default windows)"], best["report, year directory"]
+    window_s = best["report --window 30d"]
     print(
-        f"ratio report / jq:            {month_s / jq_s:5.2f} wall, "
-        f"{cpu_of(month_cmd) / cpu_of(jq):5.2f} CPU"
+        f"ratio report / jq:             {month_s[0] / jq[0]:5.2f} wall, "
+        f"{month_s[1] / jq[1]:5.2f} CPU"
     )
-    print(f"ratio report / cat:           {month_s / cat_s:5.2f} wall")
-    print(f"ratio year / month directory: {year_s / month_s:5.2f} (+{year_s - month_s:.3f} s)")
+    print(f"ratio report --window 30d / jq: {window_s[0] / jq[0]:5.2f} wall")
+    print(f"ratio report / cat:            {month_s[0] / cat[0]:5.2f} wall")
+    print(
+        f"ratio year / month directory:  {year_s[0] / month_s[0]:5.2f} "
+        f"(+{year_s[0] - month_s[0]:.3f} s)"
+    )
     if not args.keep:
         shutil.rmtree(base)
 
