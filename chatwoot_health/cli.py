@@ -241,7 +241,8 @@ def check(
         probes=probe_settings, artifacts_dir=values["artifacts_dir"], write=not no_artifact
     )
     outcome = run_check(options, utc_now())
-    click.echo(RENDERERS[fmt](outcome.artifact, colour_wanted(sys.stdout, no_color)), nl=False)
+    colour = colour_wanted(sys.stdout, no_color)
+    click.echo(RENDERERS[fmt](outcome.artifact, colour, outcome.auth_rejected), nl=False)
     if outcome.path is not None:
         click.echo(f"artifact: {outcome.path}", err=True)
     if outcome.write_error is not None:

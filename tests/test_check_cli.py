@@ -211,6 +211,9 @@ def test_a_bad_token_is_critical_and_says_which_variable(
             "state": "rejected",
         }, name
     assert "401 Invalid Access Token: check CHATWOOT_API_TOKEN" in result.stdout
+    assert first_line(result.stdout) == (
+        f"Chatwoot {env.server.url}: ! DEGRADED — ✗ CRITICAL: the token or account was rejected"
+    )
     for text in (result.stdout, result.stderr, env.artifacts()[0].read_text()):
         assert_no_secrets(text, [wrong], "output")
     sent = {r.headers.get("api_access_token") for r in env.server.requests if "/v1/" in r.path}

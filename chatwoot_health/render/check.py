@@ -29,7 +29,7 @@ def _check_state(check: CheckResult) -> tuple[State, str]:
     )
 
 
-def render_table(artifact: Artifact, colour: bool) -> str:
+def render_table(artifact: Artifact, colour: bool, rejected: bool = False) -> str:
     from tabulate import tabulate  # only when a table is printed: it costs ~90 ms to import
 
     rows = []
@@ -52,7 +52,13 @@ def render_table(artifact: Artifact, colour: bool) -> str:
         )
     table = tabulate(rows, headers=["check", "result", "http", "ms", "detail"], tablefmt="simple")
     state = RUN_STATE[artifact.status]
-    lines = [f"Chatwoot {artifact.instance}: {badge(state, colour, artifact.status.value.upper())}"]
+    headline = badge(state, colour, artifact.status.value.upper())
+    if rejected and artifact.status in (RunStatus.OK, RunStatus.DEGRADED):
+        # The run is only degraded, but the exit code is CRITICAL: say why at the top.
+        headline += " — " + badge(
+            State.CRITICAL, colour, "CRITICAL: the token or account was rejected"
+        )
+    lines = [f"Chatwoot {artifact.instance}: {headline}"]
     if artifact.conversations:
         c = artifact.conversations
         lines.append(
@@ -65,11 +71,11 @@ def render_table(artifact: Artifact, colour: bool) -> str:
     return "\n".join([*lines, "", table]) + "\n"
 
 
-def render_json(artifact: Artifact, colour: bool) -> str:
+def render_json(artifact: Artifact, colour: bool, rejected: bool = False) -> str:
     return artifact.model_dump_json(indent=2) + "\n"
 
 
-RENDERERS: dict[str, Callable[[Artifact, bool], str]] = {
+RENDERERS: dict[str, Callable[[Artifact, bool, bool], str]] = {
     "table": render_table,
     "json": render_json,
 }
