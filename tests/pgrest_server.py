@@ -522,9 +522,11 @@ class _Handler(BaseHTTPRequestHandler):
         if state.delay:
             time.sleep(state.delay)
         began = time.perf_counter()
+        # Every request is logged *before* it is answered: a test that asserts on the log right
+        # after the client returns must find its request there.
         if state.html_error:
-            self.answer(502, {"Content-Type": "text/html"}, HTML_502)
             state.record(LoggedRequest(method, table, parts.query, 502, 0), epoch)
+            self.answer(502, {"Content-Type": "text/html"}, HTML_502)
             return
         rows = 0
         try:
@@ -546,11 +548,11 @@ class _Handler(BaseHTTPRequestHandler):
             status, headers, body = error.status, {}, json.dumps(error.body).encode()
         if body or status != 204:
             headers = {"Content-Type": "application/json; charset=utf-8", **headers}
-        self.answer(status, headers, body)
         state.record(
             LoggedRequest(method, table, parts.query, status, rows, time.perf_counter() - began),
             epoch,
         )
+        self.answer(status, headers, body)
 
     def answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
         try:
