@@ -7,6 +7,7 @@ page is opened from file:// with every other request aborted and recorded.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from tests.dashboard_support import (
     AT,
@@ -31,6 +32,16 @@ from tests.dashboard_support import (
 )
 
 pytestmark = pytest.mark.browser
+
+
+def assert_open(details: Any, expected: bool) -> None:
+    """``<details>`` open or not, waiting for the page's own toggle handlers (they run as a task
+    after the state change, so an immediate read can race them)."""
+    if expected:
+        expect(details).to_have_attribute("open", "")
+    else:
+        expect(details).not_to_have_attribute("open", re.compile(".*"))
+
 
 ROOT = Path(__file__).resolve().parent.parent
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -57,7 +68,7 @@ class Opened:
         details = self.page.locator(f"{VISIBLE} details.more")
         if details.get_attribute("open") is None:
             details.locator("> summary").click()
-        assert details.get_attribute("open") == ""
+        assert_open(details, True)
 
     def select(self, label: str) -> None:
         self.page.get_by_role("tab", name=label, exact=True).click()
@@ -184,13 +195,13 @@ def test_view_detailed_health_by_click(pages: DemoPages, open_page: OpenPage) ->
     summary = details.locator("> summary")
     uptime = page.get_by_role("heading", name="Service uptime (last 30d)")
     assert summary.inner_text() == "View detailed health"
-    assert details.get_attribute("open") is None
+    assert_open(details, False)
     assert not uptime.is_visible()
     summary.click()
-    assert details.get_attribute("open") == ""
+    assert_open(details, True)
     assert uptime.is_visible()
     summary.click()
-    assert details.get_attribute("open") is None
+    assert_open(details, False)
     assert not uptime.is_visible()
 
 
@@ -205,14 +216,14 @@ def test_view_detailed_health_by_keyboard(pages: DemoPages, open_page: OpenPage)
     else:
         pytest.fail("Tab never reached 'View detailed health'")
     page.keyboard.press("Enter")
-    assert details.get_attribute("open") == ""
+    assert_open(details, True)
     page.keyboard.press("Space")
-    assert details.get_attribute("open") is None
+    assert_open(details, False)
     page.keyboard.press("Space")
-    assert details.get_attribute("open") == ""
+    assert_open(details, True)
     # The detailed view stays open across ranges.
     opened.select("24h")
-    assert page.locator("#range-24h details.more").get_attribute("open") == ""
+    assert_open(page.locator("#range-24h details.more"), True)
 
 
 def test_breach_table_by_click_and_keyboard(pages: DemoPages, open_page: OpenPage) -> None:
@@ -347,7 +358,7 @@ def test_auto_refresh_reloads_every_5_minutes_and_is_remembered(
     assert page.evaluate("window.__loaded_once") is None
     # The reload keeps what the reader was looking at (sessionStorage).
     assert page.locator(VISIBLE).get_attribute("data-range") == "24h"
-    assert page.locator("#range-24h details.more").get_attribute("open") == ""
+    assert_open(page.locator("#range-24h details.more"), True)
 
     toggle.uncheck()
     page.reload()
