@@ -17,12 +17,12 @@ import re
 import secrets
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias, TypeVar
 
 import msgspec
 from pydantic import (
@@ -162,27 +162,17 @@ class Artifact(_Frozen):
     tool_version: str
 
     def check(self, name: str) -> CheckResult | None:
-        for result in self.checks:
-            if result.name == name:
-                return result
-        return None
+        return _find(self.checks, name)
 
     @functools.cached_property
     def latencies(self) -> tuple[tuple[str, float], ...]:
         """(check name, duration) of the checks that succeeded: the response-time samples."""
-        return tuple(
-            (check.name, check.duration_ms)
-            for check in self.checks
-            if check.ok is True and not check.skipped and check.duration_ms is not None
-        )
+        return _latencies(self.checks)
 
     @functools.cached_property
-    def liveness(self) -> Literal["up", "down", "unknown"]:
+    def liveness(self) -> Liveness:
         """The liveness verdict of this run; ``unknown`` (skipped, no path) counts as neither."""
-        check = self.check("rails_health")
-        if check is None or check.skipped or check.ok is None:
-            return "unknown"
-        return "up" if check.ok else "down"
+        return _liveness(self.check("rails_health"))
 
     profile: Profile | None = None
     inboxes: list[Inbox] | None = None
@@ -249,25 +239,43 @@ class RunRecord(msgspec.Struct, frozen=True, dict=True):
     agents: AgentsRecord | None = None
 
     def check(self, name: str) -> CheckRecord | None:
-        for result in self.checks:
-            if result.name == name:
-                return result
-        return None
+        return _find(self.checks, name)
 
     @functools.cached_property
     def latencies(self) -> tuple[tuple[str, float], ...]:
-        return tuple(
-            (check.name, check.duration_ms)
-            for check in self.checks
-            if check.ok is True and not check.skipped and check.duration_ms is not None
-        )
+        return _latencies(self.checks)
 
     @functools.cached_property
-    def liveness(self) -> Literal["up", "down", "unknown"]:
-        check = self.check("rails_health")
-        if check is None or check.skipped or check.ok is None:
-            return "unknown"
-        return "up" if check.ok else "down"
+    def liveness(self) -> Liveness:
+        return _liveness(self.check("rails_health"))
+
+
+# The verdicts both readings share, over checks of either kind.
+Liveness = Literal["up", "down", "unknown"]
+_Check = TypeVar("_Check", CheckResult, CheckRecord)
+
+
+def _find(checks: Sequence[_Check], name: str) -> _Check | None:
+    for result in checks:
+        if result.name == name:
+            return result
+    return None
+
+
+def _latencies(
+    checks: Sequence[CheckResult] | Sequence[CheckRecord],
+) -> tuple[tuple[str, float], ...]:
+    return tuple(
+        (check.name, check.duration_ms)
+        for check in checks
+        if check.ok is True and not check.skipped and check.duration_ms is not None
+    )
+
+
+def _liveness(check: CheckResult | CheckRecord | None) -> Liveness:
+    if check is None or check.skipped or check.ok is None:
+        return "unknown"
+    return "up" if check.ok else "down"
 
 
 #: What a report reads: a full artifact, or the record of an older run.

@@ -33,6 +33,7 @@ from chatwoot_health.artifacts import (
 from chatwoot_health.probes.http import Fetched, get, looks_like_html
 
 LIVENESS_PATHS = ("/rails/health", "/health", "/api")
+TOKEN_HEADER = "api_access_token"  # Chatwoot's; Authorization: Bearer is not accepted
 CONVERSATION_STATUSES = ("open", "pending", "resolved", "snoozed")
 AGENT_STATES = ("online", "busy", "offline")
 
@@ -81,7 +82,7 @@ class _Run:
         if key not in self._memo:
             headers = {}
             if auth and self.settings.api_token is not None:
-                headers["api_access_token"] = self.settings.api_token.get_secret_value()
+                headers[TOKEN_HEADER] = self.settings.api_token.get_secret_value()
             self._memo[key] = asyncio.ensure_future(
                 get(
                     self.client,
