@@ -9,6 +9,13 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict
 
 from chatwoot_health.artifacts import ArtifactCore, UtcDatetime
+from chatwoot_health.metrics.channels import (
+    HOUR,
+    OUTAGE_AFTER,
+    SLOW_CHANNEL_MINUTES,
+    ChannelActivity,
+)
+from chatwoot_health.metrics.window import Window
 from chatwoot_health.state import State, worst
 from chatwoot_health.timeutil import format_duration, humanize_age
 
@@ -224,6 +231,46 @@ def agent_offline(artifacts: Sequence[ArtifactCore]) -> Alert | None:
         f"(error: {states[-1].error if states[-1] else 'no detail'})",
         since=artifacts[-2].checked_at,
         action="Check the AI agent service (AGENT_HEALTH_URL)",
+    )
+
+
+def channel_outage(channels: Sequence[ChannelActivity]) -> Alert | None:
+    silent = [c for c in channels if c.possible_outage]
+    if not silent:
+        return None
+    hours = OUTAGE_AFTER.total_seconds() / 3600
+    names = ", ".join(
+        f"{c.channel} ({c.silent_business_seconds / 3600:.1f} business hours)" for c in silent
+    )
+    since = min(c.last_message_hour for c in silent if c.last_message_hour) + HOUR
+    return Alert(
+        name="channel_outage",
+        severity=Severity.WARNING,
+        title="Possible Channel Outage",
+        message=f"No message for more than {hours:g} business hours on: {names}",
+        since=since,
+        action="Check the channel's inbox connection in Chatwoot (Settings → Inboxes)",
+    )
+
+
+def channel_slow(channels: Sequence[ChannelActivity], window: Window) -> Alert | None:
+    slow = [
+        c
+        for c in channels
+        if c.avg_first_response_minutes is not None
+        and c.avg_first_response_minutes > SLOW_CHANNEL_MINUTES
+    ]
+    if not slow:
+        return None
+    names = ", ".join(f"{c.channel} {c.avg_first_response_minutes:g} min" for c in slow)
+    return Alert(
+        name="channel_slow_response",
+        severity=Severity.WARNING,
+        title="Slow Channel Response",
+        message=f"Average first response over {SLOW_CHANNEL_MINUTES:g} minutes ({window.label}): "
+        f"{names}",
+        since=window.start,
+        action="Rebalance agents towards these channels",
     )
 
 

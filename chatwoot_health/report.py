@@ -19,8 +19,6 @@ from chatwoot_health.artifacts import ArtifactCore, ArtifactDirectory, ArtifactS
 from chatwoot_health.metrics.agents import agent_status
 from chatwoot_health.metrics.business_hours import BusinessCalendar
 from chatwoot_health.metrics.channels import (
-    OUTAGE_AFTER,
-    SLOW_CHANNEL_MINUTES,
     ChannelActivity,
     channel_horizon,
     compute_channels,
@@ -190,8 +188,8 @@ def build_report(
         ),
         alerts.stale_data(latest.checked_at, now, options.interval),
         alerts.agent_offline(in_window),
-        channel_outage(channels, options.calendar),
-        channel_slow(channels, channel_window),
+        alerts.channel_outage(channels),
+        alerts.channel_slow(channels, channel_window),
     ]
     active = [alert for alert in candidates if alert is not None]
     for alert in sections.alerts:
@@ -334,46 +332,6 @@ def _no_channel_data_reason(artifacts: Sequence[ArtifactCore]) -> str:
 
 def _first_down(artifacts: Sequence[ArtifactCore]) -> datetime | None:
     return next((a.checked_at for a in artifacts if liveness_state(a) == "down"), None)
-
-
-def channel_outage(channels: list[ChannelActivity], calendar: BusinessCalendar) -> Alert | None:
-    silent = [c for c in channels if c.possible_outage]
-    if not silent:
-        return None
-    hours = OUTAGE_AFTER.total_seconds() / 3600
-    names = ", ".join(
-        f"{c.channel} ({c.silent_business_seconds / 3600:.1f} business hours)" for c in silent
-    )
-    since = min((c.last_message_hour or datetime.max) for c in silent) + HOUR
-    return Alert(
-        name="channel_outage",
-        severity=Severity.WARNING,
-        title="Possible Channel Outage",
-        message=f"No message for more than {hours:g} business hours on: {names}",
-        since=since,
-        action="Check the channel's inbox connection in Chatwoot (Settings → Inboxes)",
-    )
-
-
-def channel_slow(channels: list[ChannelActivity], window: Window) -> Alert | None:
-    slow = [
-        c
-        for c in channels
-        if c.avg_first_response_minutes is not None
-        and c.avg_first_response_minutes > SLOW_CHANNEL_MINUTES
-    ]
-    if not slow:
-        return None
-    names = ", ".join(f"{c.channel} {c.avg_first_response_minutes:g} min" for c in slow)
-    return Alert(
-        name="channel_slow_response",
-        severity=Severity.WARNING,
-        title="Slow Channel Response",
-        message=f"Average first response over {SLOW_CHANNEL_MINUTES:g} minutes ({window.label}): "
-        f"{names}",
-        since=window.start,
-        action="Rebalance agents towards these channels",
-    )
 
 
 def timeline(
