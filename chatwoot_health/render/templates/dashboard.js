@@ -75,6 +75,10 @@
   }
   details.forEach(function (d) {
     d.addEventListener("toggle", function () {
+      // Toggle events arrive later, as tasks. Only the shown range's view speaks for the user;
+      // the hidden copies' events are our own echoes (and may be stale after a quick re-toggle).
+      var panel = d.closest("section.panel");
+      if (panel && panel.hidden) return;
       setOpen(d.open);
       put("sessionStorage", KEY_OPEN, d.open ? "1" : "0");
     });
