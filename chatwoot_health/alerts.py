@@ -15,6 +15,7 @@ from chatwoot_health.metrics.channels import (
     SLOW_CHANNEL_MINUTES,
     ChannelActivity,
 )
+from chatwoot_health.metrics.uptime import MIN_COVERAGE
 from chatwoot_health.metrics.window import Window
 from chatwoot_health.state import State, worst
 from chatwoot_health.timeutil import format_duration, humanize_age
@@ -59,13 +60,6 @@ UPTIME_TARGET = 99.9
 STALE_AFTER_INTERVALS = 3
 
 
-def _liveness(artifact: ArtifactCore) -> bool | None:
-    check = artifact.check("rails_health")
-    if check is None or check.skipped:
-        return None
-    return check.ok
-
-
 def _host(instance: str) -> str:
     return instance.split("://", 1)[-1]
 
@@ -74,10 +68,10 @@ def service_down(artifacts: Sequence[ArtifactCore], now: datetime) -> Alert | No
     """Critical after ≥ 2 consecutive failed liveness runs spanning ≥ 2 minutes; one failure is a
     warning. Runs whose liveness could not be judged (skipped, no path) neither break nor extend
     the streak."""
-    judged = [a for a in artifacts if _liveness(a) is not None]
+    judged = [a for a in artifacts if a.liveness != "unknown"]
     streak: list[ArtifactCore] = []
     for artifact in reversed(judged):
-        if _liveness(artifact) is False:
+        if artifact.liveness == "down":
             streak.append(artifact)
         else:
             break
@@ -85,7 +79,7 @@ def service_down(artifacts: Sequence[ArtifactCore], now: datetime) -> Alert | No
         return None
     streak.reverse()
     first, latest = streak[0], streak[-1]
-    last_ok = next((a.checked_at for a in reversed(judged) if _liveness(a) is True), None)
+    last_ok = next((a.checked_at for a in reversed(judged) if a.liveness == "up"), None)
     check = latest.check("rails_health")
     error = check.error if check and check.error else "no detail"
     host = _host(latest.instance)
@@ -161,35 +155,29 @@ def slow_response(p90_last_hour_ms: float | None, since: datetime) -> Alert | No
 def uptime_below_target(
     percent: float | None, window_label: str, min_uptime: float | None, since: datetime
 ) -> Alert | None:
+    """A warning below the 99.9 % target; critical below ``--min-uptime`` (the launch gate)."""
     if percent is None:
         return None
-    if min_uptime is not None and percent < min_uptime:
-        return Alert(
-            name="uptime_below_target",
-            severity=Severity.CRITICAL,
-            title="Uptime Below Target",
-            message=f"Uptime {percent:.3f}% over {window_label} is below the required "
-            f"{min_uptime:g}% (--min-uptime)",
-            since=since,
-            action="Review the outages in this window before going further",
-        )
-    if percent < UPTIME_TARGET:
-        return Alert(
-            name="uptime_below_target",
-            severity=Severity.WARNING,
-            title="Uptime Below Target",
-            message=f"Uptime {percent:.3f}% over {window_label} is below the "
-            f"{UPTIME_TARGET}% target",
-            since=since,
-            action="Review the outages in this window",
-        )
-    return None
+    gate = min_uptime is not None and percent < min_uptime
+    if not gate and percent >= UPTIME_TARGET:
+        return None
+    required = (
+        f"the required {min_uptime:g}% (--min-uptime)" if gate else (f"the {UPTIME_TARGET}% target")
+    )
+    return Alert(
+        name="uptime_below_target",
+        severity=Severity.CRITICAL if gate else Severity.WARNING,
+        title="Uptime Below Target",
+        message=f"Uptime {percent:.3f}% over {window_label} is below {required}",
+        since=since,
+        action="Review the outages in this window" + (" before going further" if gate else ""),
+    )
 
 
 def monitoring_gap(
     missing: int, expected: int, coverage: float | None, since: datetime
 ) -> Alert | None:
-    if coverage is None or coverage >= 90.0:
+    if coverage is None or coverage >= MIN_COVERAGE:
         return None
     return Alert(
         name="monitoring_gap",

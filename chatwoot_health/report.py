@@ -31,7 +31,7 @@ from chatwoot_health.metrics.latency import (
     successful_durations,
 )
 from chatwoot_health.metrics.percentiles import percentile
-from chatwoot_health.metrics.uptime import compute_uptime, liveness_state
+from chatwoot_health.metrics.uptime import compute_uptime
 from chatwoot_health.metrics.window import Window
 from chatwoot_health.report_model import (
     AgentsOut,
@@ -331,7 +331,7 @@ def _no_channel_data_reason(artifacts: Sequence[ArtifactCore]) -> str:
 
 
 def _first_down(artifacts: Sequence[ArtifactCore]) -> datetime | None:
-    return next((a.checked_at for a in artifacts if liveness_state(a) == "down"), None)
+    return next((a.checked_at for a in artifacts if a.liveness == "down"), None)
 
 
 def timeline(
@@ -344,7 +344,7 @@ def timeline(
     durations: list[list[float]] = [[] for _ in range(count)]
     for artifact in window.select(artifacts):
         index = min(count - 1, int((artifact.checked_at - window.start) // step))
-        state = liveness_state(artifact)
+        state = artifact.liveness
         if state == "up":
             up[index] += 1
         elif state == "down":

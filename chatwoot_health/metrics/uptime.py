@@ -45,10 +45,6 @@ def uptime_colour(percent: float | None) -> Colour:
     return Colour.RED
 
 
-def liveness_state(artifact: ArtifactCore) -> str:
-    return artifact.liveness
-
-
 def expected_runs(window: Window, interval: timedelta, monitoring_since: datetime | None) -> int:
     """How many runs cron should have made in the window; before monitoring began, none."""
     start = window.start
@@ -71,12 +67,10 @@ def compute_uptime(
     """``artifacts``: every artifact up to the window's end, oldest first (the window is applied
     here; the latest artifact gives the current state even when it is older than the window)."""
     inside = window.select(artifacts)
-    up = sum(1 for artifact in inside if liveness_state(artifact) == "up")
-    down = sum(1 for artifact in inside if liveness_state(artifact) == "down")
+    up = sum(1 for artifact in inside if artifact.liveness == "up")
+    down = sum(1 for artifact in inside if artifact.liveness == "down")
     latest = artifacts[-1] if artifacts else None
-    last_success = next(
-        (a.checked_at for a in reversed(artifacts) if liveness_state(a) == "up"), None
-    )
+    last_success = next((a.checked_at for a in reversed(artifacts) if a.liveness == "up"), None)
     expected = expected_runs(window, interval, monitoring_since)
     coverage = None if expected == 0 else min(100.0, len(inside) / expected * 100)
     percent = None if up + down == 0 else up / (up + down) * 100
@@ -85,7 +79,7 @@ def compute_uptime(
         check = latest.check("rails_health")
         current_error = check.error if check is not None else None
     return Uptime(
-        current=liveness_state(latest) if latest else "unknown",
+        current=latest.liveness if latest else "unknown",
         last_checked_at=latest.checked_at if latest else None,
         last_success_at=last_success,
         current_error=current_error,

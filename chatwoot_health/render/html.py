@@ -10,6 +10,7 @@ numbers; numbers the CLI also prints carry ``data-metric`` (a path into the JSON
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -275,7 +276,9 @@ def script_json(data: object) -> Markup:
 
 
 @cache
+@functools.cache
 def environment() -> Environment:
+    """Built once per process: loading and compiling the templates is most of a render."""
     env = Environment(
         loader=PackageLoader("chatwoot_health", "render/templates"),
         autoescape=select_autoescape(["html", "j2"], default=True, default_for_string=True),
