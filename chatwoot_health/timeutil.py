@@ -7,7 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-MAX_DURATION = timedelta(days=3660)  # ten years: more is a typo, and datetime arithmetic overflows
+MAX_DURATION = timedelta(days=3660)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(
+    9000, 1, 1, tzinfo=UTC
+)  # ten years: more is a typo, and datetime arithmetic overflows
 
 
 def parse_duration(text: str) -> timedelta:
@@ -54,7 +58,11 @@ def parse_instant(text: str) -> datetime:
         parsed = datetime.strptime(compact.group(1), "%Y%m%dT%H%M%S")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    parsed = parsed.astimezone(UTC)
+    if not EARLIEST <= parsed <= LATEST:
+        # Windows and histories reach back up to MAX_DURATION: keep that arithmetic in range.
+        raise ValueError(f"{text!r} is out of range: use an instant between 1970 and 9000")
+    return parsed
 
 
 def iso(moment: datetime) -> str:

@@ -115,3 +115,9 @@ def test_values_that_would_fail_later_fail_here(env: dict[str, str], message: st
     with pytest.raises(ConfigError, match=message) as caught:
         resolve({}, env)
     assert "tökén" not in str(caught.value) and "two words" not in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"])
+def test_instants_out_of_range_are_refused_at_the_edge(text: str) -> None:
+    with pytest.raises(ValueError, match="is out of range: use an instant between 1970 and 9000"):
+        parse_instant(text)

@@ -94,3 +94,14 @@ def test_readme_has_no_placeholders_and_its_artifact_example_is_valid() -> None:
     block = section("Files").split("```json\n", 1)[1].split("```", 1)[0]
     artifact = Artifact.model_validate(json.loads(block))
     assert artifact.check("inbox_activity").skipped  # type: ignore[union-attr]
+
+
+def test_format_choices_are_the_renderer_registries() -> None:
+    """The CLI lists the formats itself (importing the renderers would slow `check`'s start)."""
+    from chatwoot_health.cli import REPORT_FORMATS
+    from chatwoot_health.render.check import RENDERERS as CHECK_RENDERERS
+    from chatwoot_health.render.report import RENDERERS as REPORT_RENDERERS
+
+    assert list(REPORT_RENDERERS) == REPORT_FORMATS
+    check_choices = next(p for p in main.commands["check"].params if p.name == "fmt")
+    assert list(check_choices.type.choices) == list(CHECK_RENDERERS)  # type: ignore[attr-defined]
