@@ -1,4 +1,4 @@
-"""A Chatwoot 4.15 stand-in on 127.0.0.1: real sockets, bodies from ``shared/chatwoot/examples``.
+"""A Chatwoot 4.15 stand-in on 127.0.0.1: real sockets, bodies from ``tests/data/chatwoot``.
 
 It answers the way a stock instance does (``/rails/health`` and ``/up`` are 404 HTML, ``/health``
 is ``{"status":"woot"}``, errors are Chatwoot's own bodies) and has knobs for everything that goes
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "chatwoot" / "examples"
+EXAMPLES = Path(__file__).resolve().parent / "data" / "chatwoot"
 
 AGENT_PATH = "/agent/health"
 #: Accounts this server knows: 1 = the token's user is a member, 2 = exists but the user is not a
@@ -58,8 +58,8 @@ LOGIN_PAGE_HTML = (
 def examples_dir() -> Path:
     if not EXAMPLES.is_dir():
         raise FileNotFoundError(
-            f"Chatwoot example bodies not found at {EXAMPLES}: the tests expect the shared/ "
-            "directory beside the repository clone (shared/chatwoot/examples)"
+            f"Chatwoot example bodies not found at {EXAMPLES}: they ship with the repository "
+            "(tests/data/chatwoot)"
         )
     return EXAMPLES
 
