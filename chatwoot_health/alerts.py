@@ -1,4 +1,5 @@
-"""Alerts: rules with persistence over the artifact history, so that a single blip never alerts."""
+"""Alerts: rules over the artifact history; the ones that judge a moment (an outage, a queue, the AI
+agent) need persistence, so that a single blip never raises them."""
 
 from __future__ import annotations
 
@@ -46,8 +47,9 @@ class Alert(BaseModel):
 
 # --------------------------------------------------------------------------- rules
 # Each rule is a pure function of the artifact history (oldest first) and ``now``; it returns an
-# Alert or None. Persistence (two runs, two minutes, thirty minutes) is what keeps a single blip
-# from ever alerting.
+# Alert or None. Persistence (two runs, two minutes, thirty minutes of evidence) keeps a single
+# blip from raising service_down, high_queue or agent_offline; the window rules (uptime,
+# coverage, SLA) judge the whole window, where one failed run does count.
 
 #: A warning whose condition, persisting, becomes a critical alert of another name.
 ESCALATES_TO = {"health_check_failed": "service_down"}
@@ -96,43 +98,43 @@ def service_down(artifacts: Sequence[ArtifactCore], now: datetime) -> Alert | No
             message=f"Rails health check failed {len(streak)} runs in a row (error: {error})",
             **common,
         )
+    runs = "the latest run" if len(streak) == 1 else f"the latest {len(streak)} runs"
     return Alert(
         name="health_check_failed",
         severity=Severity.WARNING,
         title="Health Check Failed",
-        message=f"The latest health check failed once (error: {error}); "
+        message=f"Rails health check failed in {runs} (error: {error}); "
         "not yet an outage (needs 2 runs over 2 minutes)",
         **common,
     )
 
 
 def high_queue(artifacts: Sequence[ArtifactCore], now: datetime) -> Alert | None:
-    """Pending > 10 in every run of the last 30 minutes, and at least two such runs."""
-    recent = [
-        a for a in artifacts if a.conversations is not None and now - a.checked_at <= HIGH_QUEUE_FOR
-    ]
-    if len(recent) < 2 or any(
-        a.conversations is None or a.conversations.pending <= HIGH_QUEUE_PENDING for a in recent
-    ):
-        return None
-    # How long has it been above? Walk back past the 30 minutes.
-    since = recent[0].checked_at
-    for artifact in reversed([a for a in artifacts if a.conversations is not None]):
-        if (
-            artifact.conversations is not None
-            and artifact.conversations.pending > HIGH_QUEUE_PENDING
-        ):
-            since = min(since, artifact.checked_at)
-        else:
+    """Pending > 10 for 30 minutes, on evidence: a run at least 30 minutes before ``now`` already
+    showed > 10, and so did every run since (at least one more). The episode is the latest
+    stretch of such runs with no silence longer than 30 minutes between them or before ``now``: a
+    cron gap is no evidence that the queue stayed high. Runs without counts (the probe failed)
+    are no evidence either way."""
+    episode: list[tuple[datetime, int]] = []  # (checked_at, pending), newest first
+    later = now
+    for artifact in reversed(artifacts):
+        if artifact.conversations is None or artifact.checked_at > now:
+            continue
+        pending = artifact.conversations.pending
+        if pending <= HIGH_QUEUE_PENDING or later - artifact.checked_at > HIGH_QUEUE_FOR:
             break
-    latest = recent[-1].conversations
-    assert latest is not None
+        episode.append((artifact.checked_at, pending))
+        later = artifact.checked_at
+    if len(episode) < 2 or episode[-1][0] > now - HIGH_QUEUE_FOR:
+        return None
+    since, latest = episode[-1][0], episode[0][1]
+    minutes = int((now - since).total_seconds() // 60)
     return Alert(
         name="high_queue",
         severity=Severity.WARNING,
         title="High Queue",
-        message=f"{latest.pending} conversations pending; more than {HIGH_QUEUE_PENDING} in every "
-        f"run of the last {int(HIGH_QUEUE_FOR.total_seconds() // 60)} minutes",
+        message=f"{latest} conversations pending; more than {HIGH_QUEUE_PENDING} in every run "
+        f"of the last {minutes} minutes ({len(episode)} runs)",
         since=since,
         action="Add reviewers or triage the pending queue",
     )
@@ -196,12 +198,17 @@ def stale_data(latest: datetime | None, now: datetime, interval: timedelta) -> A
         name="stale_data",
         severity=Severity.WARNING,
         title="Stale Data",
-        message=f"The latest check is {humanize_age(now - latest)} old "
+        message=f"The latest artifact is {_age(now - latest)} old "
         f"(more than {STALE_AFTER_INTERVALS} intervals of {format_duration(interval)})",
         since=latest + interval * STALE_AFTER_INTERVALS,
         last_success=None,
         action="Check that cron still runs `chatwoot-health check`",
     )
+
+
+def _age(delta: timedelta) -> str:
+    """``119 minutes``: an age without the "ago", for "… is N minutes old"."""
+    return humanize_age(delta).removesuffix(" ago")
 
 
 def agent_offline(artifacts: Sequence[ArtifactCore]) -> Alert | None:
@@ -245,8 +252,8 @@ def channel_slow(channels: Sequence[ChannelActivity], window: Window) -> Alert |
     slow = [
         c
         for c in channels
-        if c.avg_first_response_minutes is not None
-        and c.avg_first_response_minutes > SLOW_CHANNEL_MINUTES
+        if c.avg_first_response_seconds is not None
+        and c.avg_first_response_seconds > SLOW_CHANNEL_MINUTES * 60
     ]
     if not slow:
         return None

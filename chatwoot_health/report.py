@@ -31,7 +31,7 @@ from chatwoot_health.metrics.latency import (
     successful_durations,
 )
 from chatwoot_health.metrics.percentiles import percentile
-from chatwoot_health.metrics.uptime import compute_uptime
+from chatwoot_health.metrics.uptime import compute_uptime, monitoring_start
 from chatwoot_health.metrics.window import Window
 from chatwoot_health.report_model import (
     AgentsOut,
@@ -153,7 +153,7 @@ def build_report(
         )
     now = options.now
     latest = artifacts[-1]
-    monitoring_since = listing.first_time()
+    monitoring_since = monitoring_start(listing.first_time(), artifacts)
     uptime = compute_uptime(artifacts, uptime_window, options.interval, monitoring_since)
     response = compute_response_time(artifacts, uptime_window)
     conversations = latest_conversations(in_window)

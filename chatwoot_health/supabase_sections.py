@@ -76,7 +76,7 @@ def compute_sections(
     """Pure: rows → sections, alerts and the approval latency targets."""
     sla = compute_sla(decisions, window.start, window.end, now, calendar, target)
     latencies = latency_summary(
-        [row for row in decisions if window.start <= row.message_received_at < window.end]
+        [row for row in decisions if window.contains(row.message_received_at)]
     )
     queue = review_queue(approvals, now, now - DAY, reviewers_online)
     window_out = WindowOut(label=window.label, start=window.start, end=window.end)

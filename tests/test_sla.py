@@ -57,8 +57,9 @@ def test_mixed_week() -> None:
         row(105, ny(2026, 1, 16, 11, 50), None),  # pending 10 min at noon: in progress
         row(106, ny(2026, 1, 16, 11, 0), None, channel="Channel::WebWidget"),  # pending 60: breach
         row(107, ny(2026, 1, 10, 11, 0), ny(2026, 1, 12, 9, 0)),  # received before the window
-        row(108, END, None),  # received exactly at the window's end: excluded
-        row(109, START, ny(2026, 1, 12, 9, 7)),  # exactly at the start: 7 min (from 09:00), met
+        row(108, START, None),  # received exactly at the start: the window before's, excluded
+        # a second after the start: 7 min (from 09:00), met
+        row(109, START + timedelta(seconds=1), ny(2026, 1, 12, 9, 7)),
     ]
     result = compute_sla(rows, START, END, NOW, CAL, TARGET)
     # met: 101, 102, 109; breaches: 103, 104, 106; in progress: 105.

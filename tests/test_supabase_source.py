@@ -168,9 +168,10 @@ class TestReadsViaPostgrestStandIn:
 
         rows = source().decisions(start, end)
 
-        assert [row.id for row in rows] == [2, 3, 4]
-        assert rows[1].decided_at == start + timedelta(minutes=31)
-        assert rows[1].webhook_ms == 420 and rows[1].reason == "after_hours"
+        # (start, end]: the window rule of every section
+        assert [row.id for row in rows] == [3, 4, 5]
+        assert rows[0].decided_at == start + timedelta(minutes=31)
+        assert rows[0].webhook_ms == 420 and rows[0].reason == "after_hours"
         assert all(row.message_received_at.tzinfo is not None for row in rows)
         assert sum(page.rows for page in pgrest.requests("decision_log")) == 3
 
@@ -217,7 +218,7 @@ class TestReadsViaPostgrestStandIn:
         pg.execute("alter table decision_log add column sentiment text default 'calm'")
         try:
             insert("decision_log", [decision(1, T0, sentiment="angry", grade=4)])
-            rows = source().decisions(T0, T0 + timedelta(minutes=1))
+            rows = source().decisions(T0 - timedelta(minutes=1), T0)
         finally:
             pg.execute("alter table decision_log drop column sentiment")
         assert len(rows) == 1 and rows[0].grade == 4

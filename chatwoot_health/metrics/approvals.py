@@ -149,14 +149,14 @@ def review_queue(
     without an average there is no estimate
 
     The average is wall-clock (resolved_at − requested_at), since the estimate is real waiting
-    time, over rows resolved in [window_24h_start, now]; a row resolved before it was requested is
-    bad data and left out.
+    time, over rows resolved in (window_24h_start, now] (every section's window rule); a row
+    resolved before it was requested is bad data and left out.
     """
     durations = [
         (row.resolved_at - row.requested_at).total_seconds() / 60
         for row in rows
         if row.resolved_at is not None
-        and window_24h_start <= row.resolved_at <= now
+        and window_24h_start < row.resolved_at <= now
         and row.resolved_at >= row.requested_at
     ]
     pending = queue_length_at(rows, now)

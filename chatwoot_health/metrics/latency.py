@@ -16,19 +16,24 @@ MIN_SAMPLES_P99 = 100
 
 @dataclass(frozen=True)
 class Percentiles:
+    """Shown to 0.1 ms; the target is judged on the exact P90 (5000.04 ms misses 5 s)."""
+
     median_ms: float | None
     p90_ms: float | None
     p99_ms: float | None
     samples: int
+    p90_exact_ms: float | None = None
 
     @classmethod
     def of(cls, values: list[float]) -> Percentiles:
         values = sorted(values)
+        p90 = percentile(values, 90)
         return cls(
             median_ms=_round(percentile(values, 50)),
-            p90_ms=_round(percentile(values, 90)),
+            p90_ms=_round(p90),
             p99_ms=_round(percentile(values, 99)) if len(values) >= MIN_SAMPLES_P99 else None,
             samples=len(values),
+            p90_exact_ms=p90,
         )
 
 
@@ -39,7 +44,7 @@ class ResponseTime:
 
     @property
     def health_target_missed(self) -> bool:
-        p90 = self.overall.p90_ms
+        p90 = self.overall.p90_exact_ms
         return p90 is not None and p90 > HEALTH_CHECK_TARGET_MS
 
 

@@ -66,7 +66,8 @@ def compute_sla(
     calendar: BusinessCalendar,
     target: timedelta,
 ) -> SlaResult:
-    """SLA verdicts for the rows received in [start, end), as seen at ``now``.
+    """SLA verdicts for the rows received in (start, end], as seen at ``now``: the window rule of
+    every section (:meth:`Window.contains`), so that consecutive windows never count a row twice.
 
     A row decided after ``now`` (a report for an earlier ``--at``) was still pending at ``now``, so
     it is judged as pending: the report must not depend on what happened later.
@@ -79,7 +80,7 @@ def compute_sla(
     breached: list[tuple[float, DecisionRow, bool]] = []
     for row in rows:
         received = row.message_received_at
-        if not start <= received < end:
+        if not start < received <= end:
             continue
         decided_at = row.decided_at
         pending = decided_at is None or decided_at > now

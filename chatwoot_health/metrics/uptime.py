@@ -45,8 +45,24 @@ def uptime_colour(percent: float | None) -> Colour:
     return Colour.RED
 
 
+def monitoring_start(
+    first_name: datetime | None, artifacts: Sequence[ArtifactCore]
+) -> datetime | None:
+    """When monitoring began, exactly: the oldest artifact's *name* counts whole seconds, so when
+    that run was read (``artifacts``, oldest first, start within its second) its ``checked_at``
+    is used. A start rounded down by up to a second would expect one run too many whenever the
+    report's instant lies within a second of the cron grid."""
+    if first_name is None:
+        return None
+    if artifacts and artifacts[0].checked_at < first_name + timedelta(seconds=1):
+        return artifacts[0].checked_at
+    return first_name
+
+
 def expected_runs(window: Window, interval: timedelta, monitoring_since: datetime | None) -> int:
-    """How many runs cron should have made in the window; before monitoring began, none."""
+    """How many runs cron should have made in the window, (start, end]: window ÷ interval,
+    rounded down; from the first run on when monitoring began inside the window (that run
+    included)."""
     start = window.start
     if monitoring_since is not None and monitoring_since > start:
         start = monitoring_since

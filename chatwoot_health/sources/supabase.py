@@ -153,13 +153,14 @@ class SupabaseSource:
     # -- reads ----------------------------------------------------------------------------------
 
     def decisions(self, start: datetime, end: datetime) -> list[DecisionRow]:
-        """Rows whose message arrived in ``[start, end)``, filtered on the server."""
+        """Rows whose message arrived in ``(start, end]`` (every section's window rule),
+        filtered on the server."""
         low, high = _utc_text(start), _utc_text(end)
         table = self._settings.decision_log
         return self._fetch_all(
             table,
             DecisionRow,
-            lambda query: query.gte("message_received_at", low).lt("message_received_at", high),
+            lambda query: query.gt("message_received_at", low).lte("message_received_at", high),
         )
 
     def approvals(self, start: datetime, end: datetime) -> list[ApprovalRow]:
