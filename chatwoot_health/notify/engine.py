@@ -1,0 +1,170 @@
+"""One call per run: decide (pure), record atomically with the outbox, then deliver at the edge."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from chatwoot_health.alerts import Alert
+from chatwoot_health.notify.channels import SEND_DEADLINE, Channel, send
+from chatwoot_health.notify.decide import PROACTIVE, Decisions, EndReason, decide
+from chatwoot_health.notify.messages import Message, resolve_message, start_message
+from chatwoot_health.notify.state import (
+    BUSY_TIMEOUT,
+    DEFAULT_NAME,
+    NotifyStore,
+    Pending,
+    StateCorrupt,
+    StateUnavailable,
+)
+
+PreviousAlerts = Callable[[], Sequence[Alert]]
+
+
+@dataclass
+class NotifyOutcome:
+    """What one run did. ``failures`` and ``notices`` are one line each, ready for stderr."""
+
+    started: list[str] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+    #: Warnings closed quietly because they became their critical successor.
+    escalated: list[str] = field(default_factory=list)
+    #: ``<message id> → <channel label>`` for each delivery made by this run.
+    delivered: list[str] = field(default_factory=list)
+    #: A channel that failed (retried next run), or a state database that could not be used.
+    failures: list[str] = field(default_factory=list)
+    #: Informational: a database moved aside, a clock that went back, a message given up on.
+    notices: list[str] = field(default_factory=list)
+
+
+def default_state_path(artifacts_dir: Path) -> Path:
+    return artifacts_dir / DEFAULT_NAME
+
+
+def compose(decisions: Decisions, instance: str) -> list[Message]:
+    """The messages of a run's decisions: pushed starts and pushed resolutions."""
+    now = decisions.effective_now
+    messages = [start_message(s, instance, now) for s in decisions.starts if s.push]
+    messages += [resolve_message(e, instance) for e in decisions.ends if e.push]
+    return messages
+
+
+def _record(
+    store: NotifyStore,
+    alerts: Sequence[Alert],
+    now: datetime,
+    instance: str,
+    channels: Sequence[Channel],
+    pushed: frozenset[str],
+    previous_alerts: PreviousAlerts | None,
+    deadline: float,
+    outcome: NotifyOutcome,
+) -> list[Pending]:
+    with store.transaction() as tx:
+        if tx.fresh and previous_alerts is not None:
+            tx.bootstrap(instance, previous_alerts(), now, pushed)
+        decisions = decide(
+            tx.open_episodes(instance), alerts, now, pushed, last_run=tx.last_run(instance)
+        )
+        messages = compose(decisions, instance)
+        tx.apply(instance, decisions, messages, [(c.key, c.label) for c in channels])
+        tx.record_run(instance, decisions.effective_now)
+        outcome.notices += tx.expire(decisions.effective_now, [c.key for c in channels])
+        pending = tx.claim(decisions.effective_now, timedelta(seconds=deadline + 1.0))
+    outcome.started = [s.alert.name for s in decisions.starts]
+    outcome.resolved = [e.episode.name for e in decisions.ends if e.reason is EndReason.RESOLVED]
+    outcome.escalated = [e.episode.name for e in decisions.ends if e.reason is EndReason.ESCALATED]
+    if decisions.clock_went_back_by is not None:
+        outcome.notices.append(
+            f"the clock went back {decisions.clock_went_back_by:g} s since the previous run; "
+            "times are recorded as of the previous run"
+        )
+    return pending
+
+
+def notify(
+    state_path: Path,
+    alerts: Sequence[Alert],
+    now: datetime,
+    instance: str,
+    channels: Sequence[Channel] = (),
+    pushed: frozenset[str] = PROACTIVE,
+    *,
+    previous_alerts: PreviousAlerts | None = None,
+    deadline: float = SEND_DEADLINE,
+    busy_timeout: float = BUSY_TIMEOUT,
+    clock: Callable[[], datetime] | None = None,
+) -> NotifyOutcome:
+    """Record this run's alert starts and resolutions for ``instance`` and deliver their messages
+    (and any left undelivered by earlier runs) to ``channels``. Never raises for a state or
+    channel problem: each becomes one line in ``failures`` or ``notices``.
+
+    ``previous_alerts`` is asked only when the database is new (first run, or deleted, or moved
+    aside as corrupt): the alerts active at the previous run are then recorded as open without
+    sending them again. ``clock`` (default: ``now`` throughout) stamps the deliveries.
+    """
+    outcome = NotifyOutcome()
+    stamp = clock or (lambda: now)
+    with NotifyStore(state_path, busy_timeout) as store:
+        try:
+            try:
+                pending = _record(
+                    store,
+                    alerts,
+                    now,
+                    instance,
+                    channels,
+                    pushed,
+                    previous_alerts,
+                    deadline,
+                    outcome,
+                )
+            except StateCorrupt as exc:
+                moved = store.quarantine(now)
+                outcome.notices.append(f"{exc}: moved aside as {moved.name}; starting afresh")
+                pending = _record(
+                    store,
+                    alerts,
+                    now,
+                    instance,
+                    channels,
+                    pushed,
+                    previous_alerts,
+                    deadline,
+                    outcome,
+                )
+        except StateUnavailable as exc:
+            outcome.failures.append(f"notification state: {exc}")
+            return outcome
+        except OSError as exc:  # moving a corrupt file aside failed
+            outcome.failures.append(
+                f"notification state: cannot move {state_path} aside ({exc.strerror or exc})"
+            )
+            return outcome
+        by_key = {channel.key: channel for channel in channels}
+        failed: set[str] = set()  # a channel that failed once this run is not tried again
+        for row in pending:
+            channel = by_key[row.channel_key]
+            try:
+                if channel.key in failed:
+                    store.release(row.row_id)
+                    continue
+                problem = send(channel, row.message, deadline)
+                if problem is None:
+                    store.mark_delivered(row.row_id, stamp())
+                    outcome.delivered.append(f"{row.message.id} → {channel.label}")
+                else:
+                    failed.add(channel.key)
+                    store.mark_failed(row.row_id, problem, stamp())
+                    outcome.failures.append(
+                        f"{channel.label}: {row.message.alert} {row.message.kind} not delivered "
+                        f"({problem}); retried on the next run"
+                    )
+            except StateUnavailable as exc:
+                outcome.failures.append(
+                    f"notification state: {exc} (delivery of {row.message.id} not recorded; "
+                    "it may be sent again once its lease ends)"
+                )
+    return outcome
