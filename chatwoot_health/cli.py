@@ -118,6 +118,7 @@ CHECK_SETTINGS = (
     "timeout",
     "agent_slow",
     "agent_timeout",
+    "run_timeout",
 )
 
 # Options that several commands share, declared once.
@@ -236,6 +237,7 @@ def check(
         agent_slow=values["agent_slow"],
         agent_timeout=values["agent_timeout"],
         liveness_only=liveness_only,
+        run_timeout=values["run_timeout"],
     )
     options = CheckOptions(
         probes=probe_settings, artifacts_dir=values["artifacts_dir"], write=not no_artifact

@@ -240,6 +240,14 @@ SETTINGS: tuple[Setting, ...] = (
         "threshold so that 'slow' can be seen.",
     ),
     Setting(
+        "run_timeout",
+        "CHATWOOT_HEALTH_RUN_TIMEOUT",
+        _seconds,
+        "60",
+        "Deadline of a whole `check` run in seconds: probes still running then are recorded as "
+        "failed and the artifact is written.",
+    ),
+    Setting(
         "interval",
         "CHATWOOT_HEALTH_INTERVAL",
         _duration,

@@ -30,12 +30,18 @@ from chatwoot_health.artifacts import (
     InboxHour,
     Profile,
 )
+from chatwoot_health.httpbody import ACCEPT_ENCODING
 from chatwoot_health.probes.http import Fetched, get, looks_like_html
 
 LIVENESS_PATHS = ("/rails/health", "/health", "/api")
 TOKEN_HEADER = "api_access_token"  # Chatwoot's; Authorization: Bearer is not accepted
 CONVERSATION_STATUSES = ("open", "pending", "resolved", "snoozed")
 AGENT_STATES = ("online", "busy", "offline")
+# Chatwoot allows 100 report requests a minute; each probed inbox costs 2. At one run every 5
+# minutes, 40 inboxes (80 requests) a run stay under it; more inboxes are probed in turns.
+MAX_REPORT_INBOXES = 40
+REPORT_CONCURRENCY = 8  # report requests in flight at once
+ROTATION_SLOT_SECONDS = 300  # the turn of inboxes advances once per slot of the run's time
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,7 @@ class ProbeSettings:
     agent_timeout: float
     retry_429_after: float = 1.0
     liveness_only: bool = False
+    run_timeout: float = 60.0  # the whole run's deadline; unfinished probes are failed
 
 
 @dataclass
@@ -72,26 +79,32 @@ class _Run:
         self.now = now
         self.data = ProbeData()
         self._memo: dict[str, asyncio.Task[Fetched]] = {}
+        self._report_slots = asyncio.Semaphore(REPORT_CONCURRENCY)
 
     # ------------------------------------------------------------------ plumbing
 
     def fetch(
-        self, path: str, params: dict[str, str | int] | None = None, auth: bool = False
+        self,
+        path: str,
+        params: dict[str, str | int] | None = None,
+        auth: bool = False,
+        slots: asyncio.Semaphore | None = None,
     ) -> Awaitable[Fetched]:
         key = path + "?" + "&".join(f"{k}={v}" for k, v in sorted((params or {}).items()))
         if key not in self._memo:
             headers = {}
             if auth and self.settings.api_token is not None:
                 headers[TOKEN_HEADER] = self.settings.api_token.get_secret_value()
+            request = get(
+                self.client,
+                path,
+                timeout=self.settings.timeout,
+                headers=headers,
+                params=params,
+                retry_429_after=self.settings.retry_429_after,
+            )
             self._memo[key] = asyncio.ensure_future(
-                get(
-                    self.client,
-                    path,
-                    timeout=self.settings.timeout,
-                    headers=headers,
-                    params=params,
-                    retry_429_after=self.settings.retry_429_after,
-                )
+                request if slots is None else _limited(slots, request)
             )
         return self._memo[key]
 
@@ -367,12 +380,15 @@ class _Run:
             "until": int((current + timedelta(hours=1)).timestamp()),
             "group_by": "hour",
         }
+        total = len(inboxes)
+        inboxes = _inboxes_in_turn(inboxes, self.now)
         started = time.perf_counter()
         jobs = []
         for inbox in inboxes:
             for metric in ("incoming_messages_count", "avg_first_response_time"):
                 params = {**params_base, "metric": metric, "id": inbox.id}
-                jobs.append(self.fetch(self.account_path("/reports", "v2"), params, True))
+                path = self.account_path("/reports", "v2")
+                jobs.append(self.fetch(path, params, True, slots=self._report_slots))
         answers = await asyncio.gather(*jobs)
         duration = round((time.perf_counter() - started) * 1000, 1)
         for fetched in answers:
@@ -415,7 +431,7 @@ class _Run:
             ok=True,
             status_code=200,
             duration_ms=duration,
-            detail={"inboxes": len(inboxes)},
+            detail={"inboxes": total, "inboxes_probed": len(inboxes)},
         )
 
     async def agent_sdk(self) -> CheckResult:
@@ -497,8 +513,48 @@ class _Run:
                 self.inbox_activity,
             ]
         probes.append(self.agent_sdk)
-        self.data.checks = list(await asyncio.gather(*(probe() for probe in probes)))
+        # Each probe's method is named like its check: a probe still running at the deadline is
+        # recorded under that name as failed, and the run (and its artifact) goes on.
+        tasks = {probe.__name__: asyncio.ensure_future(probe()) for probe in probes}
+        _done, late = await asyncio.wait(tasks.values(), timeout=self.settings.run_timeout)
+        checks: list[CheckResult] = []
+        for name, task in tasks.items():
+            if task in late:
+                checks.append(
+                    CheckResult(
+                        name=name,
+                        ok=False,
+                        error=f"run deadline of {self.settings.run_timeout:g} s exceeded "
+                        "(CHATWOOT_HEALTH_RUN_TIMEOUT)",
+                    )
+                )
+            else:
+                checks.append(task.result())
+        if late:
+            helpers: list[asyncio.Future[Any] | None] = [*self._memo.values()]
+            helpers.append(getattr(self, "_inbox_task", None))
+            unfinished = [*late, *(job for job in helpers if job and not job.done())]
+            for job in unfinished:
+                job.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
+        self.data.checks = checks
         return self.data
+
+
+async def _limited(slots: asyncio.Semaphore, request: Awaitable[Fetched]) -> Fetched:
+    async with slots:
+        return await request
+
+
+def _inboxes_in_turn(inboxes: list[Inbox], now: datetime) -> list[Inbox]:
+    """At most :data:`MAX_REPORT_INBOXES` inboxes, taking turns across runs: which ones follows
+    from the run's time (its rotation slot), so no state is kept between runs."""
+    if len(inboxes) <= MAX_REPORT_INBOXES:
+        return inboxes
+    ordered = sorted(inboxes, key=lambda inbox: inbox.id)
+    slot = int(now.timestamp()) // ROTATION_SLOT_SECONDS
+    first = slot * MAX_REPORT_INBOXES % len(ordered)
+    return [ordered[(first + i) % len(ordered)] for i in range(MAX_REPORT_INBOXES)]
 
 
 def _ok(name: str, fetched: Fetched) -> CheckResult:
@@ -545,7 +601,11 @@ def _tls_context() -> ssl.SSLContext:
 async def run_probes(settings: ProbeSettings, now: datetime) -> ProbeData:
     """Run every probe concurrently with one client; never raises for network trouble."""
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
-    headers = {"User-Agent": "chatwoot-health", "Accept": "application/json"}
+    headers = {
+        "User-Agent": "chatwoot-health",
+        "Accept": "application/json",
+        "Accept-Encoding": ACCEPT_ENCODING,  # only what the bounded reader decodes
+    }
     async with httpx.AsyncClient(
         base_url=settings.base_url,
         headers=headers,

@@ -1,4 +1,5 @@
-"""One careful HTTP GET: monotonic timing, one retry on 429, a size cap, and actionable errors.
+"""One careful HTTP GET: monotonic timing, one retry on 429, a total deadline, the bounded reader
+(:mod:`chatwoot_health.httpbody`: decoded-size cap, JSON shape limits), and actionable errors.
 
 Nothing here raises for a network or protocol failure; everything becomes a :class:`Fetched` with an
 ``error`` string. Secrets never enter these strings: the token travels in a header, and the URL in
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import json
 import socket
 import ssl
 import time
@@ -18,7 +18,8 @@ from typing import Any
 
 import httpx
 
-MAX_BODY_BYTES = 5 * 1024 * 1024
+from chatwoot_health.httpbody import BodyError, BoundedReader, decode_json
+from chatwoot_health.redact import redact_url
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,9 @@ def describe_transport_error(exc: Exception, timeout: float) -> str:
 
 
 def _first_line(text: str) -> str:
+    """The first line of an exception's text, with any URL's credentials redacted."""
     line = text.strip().splitlines()[0] if text.strip() else ""
-    return line[:200]
+    return redact_url(line)[:200]
 
 
 async def get(
@@ -141,30 +143,29 @@ async def _get_once(
             async with client.stream(
                 "GET", url or path, headers=headers, params=params, timeout=timeout
             ) as response:
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > MAX_BODY_BYTES:
-                        return Fetched(
-                            label,
-                            response.status_code,
-                            elapsed(),
-                            error=f"response larger than {MAX_BODY_BYTES // (1024 * 1024)} MB",
-                        )
-                    chunks.append(chunk)
                 status = response.status_code
                 content_type = response.headers.get("content-type", "")
+                try:
+                    reader = BoundedReader(response.headers.get("content-encoding", ""))
+                    chunks: list[bytes] = []
+                    async for raw in response.aiter_raw():
+                        chunks.extend(reader.feed(raw))
+                    chunks.extend(reader.finish())
+                except BodyError as exc:
+                    return Fetched(label, status, elapsed(), error=str(exc))
     except TimeoutError:
         return Fetched(label, None, elapsed(), error=f"timed out after {timeout:g} s")
     except (httpx.HTTPError, OSError, ssl.SSLError) as exc:
         return Fetched(label, None, elapsed(), error=describe_transport_error(exc, timeout))
     duration = elapsed()
-    raw = b"".join(chunks)
+    raw_body = b"".join(chunks)
+    chunks.clear()
     try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        excerpt = raw[:200].decode("utf-8", "replace").strip()
+        body = decode_json(raw_body)
+    except BodyError as exc:
+        return Fetched(label, status, duration, error=str(exc), content_type=content_type)
+    except ValueError:  # not JSON (UnicodeDecodeError and JSONDecodeError are ValueErrors)
+        excerpt = raw_body[:200].decode("utf-8", "replace").strip()
         return Fetched(label, status, duration, text=excerpt, content_type=content_type)
     return Fetched(label, status, duration, body=body, content_type=content_type)
 

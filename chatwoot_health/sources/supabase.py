@@ -12,6 +12,7 @@ page proves nothing.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import time
@@ -26,6 +27,7 @@ import pydantic
 from pydantic import BaseModel, TypeAdapter
 
 from chatwoot_health.alerts import ESCALATES_TO, Alert, alert_text
+from chatwoot_health.httpbody import BodyError, BoundedTransport
 from chatwoot_health.sources.rows import ApprovalRow, DecisionRow, NotificationRow
 from chatwoot_health.timeutil import humanize_age
 
@@ -35,7 +37,12 @@ if TYPE_CHECKING:
 MIGRATION = "supabase/migrations/20261127000000_chatwoot_health.sql"
 PAGE_SIZE = 1000
 RETRY_PAUSE = 0.2  # seconds before the single retry of a read
-_MAX_PAGES = 100_000  # 100 million rows: far beyond any window; stops a server that loops
+# One table read stops with an error past either bound (a server that pages forever, or tiny
+# pages): twice the busiest month seen (50,000 decisions), in pages of 500 rows or more.
+MAX_ROWS = 100_000
+MAX_PAGES = 200
+READ_BUDGET = 60.0  # seconds for every Supabase request of one report, together
+WEBHOOK_READ_LIMIT = 64 * 1024  # bytes of a webhook's answer read (then discarded)
 
 _Row = TypeVar("_Row", bound=BaseModel)
 _T = TypeVar("_T")
@@ -49,6 +56,7 @@ class SupabaseSettings:
     decision_log: str = "decision_log"
     approvals_history: str = "approvals_history"
     notifications: str = "notifications"
+    budget: float = READ_BUDGET
 
 
 class SupabaseError(Exception):
@@ -112,9 +120,13 @@ class SupabaseSource:
         # The client's own ``postgrest_client_timeout`` is deprecated in supabase 2.34 (it warns
         # and truncates 0.5 s to 0), so the timeout lives on an httpx client we own; the client's
         # retries (up to 3, sleeping 1 + 2 + 4 s) are off in favour of our single quick retry.
+        # Its transport bounds every answer (decoded size, JSON shape) and every request's total
+        # time (SUPABASE_TIMEOUT), and all of them together by the budget.
+        self._until = time.monotonic() + settings.budget
         self._http = httpx.Client(
             timeout=httpx.Timeout(settings.timeout),
             event_hooks={"response": [self._remember_status]},
+            transport=BoundedTransport(timeout=settings.timeout, until=self._until),
         )
         try:
             from supabase import ClientOptions, SupabaseException, create_client
@@ -287,11 +299,14 @@ class SupabaseSource:
         if not posts:
             return errors
         if self._webhook is None:  # its own client: no Supabase key can ever travel with it
-            self._webhook = httpx.Client(timeout=httpx.Timeout(self._settings.timeout))
+            timeout = self._settings.timeout
+            transport = BoundedTransport(timeout=timeout, json_checked=False)
+            self._webhook = httpx.Client(timeout=httpx.Timeout(timeout), transport=transport)
         client = self._webhook
         for name, text in posts:
             try:
-                response = client.post(url, json={"text": text})
+                with client.stream("POST", url, json={"text": text}) as response:
+                    _discard(response)
             except httpx.TimeoutException:
                 errors.append(f"{name}: webhook did not answer in {self._settings.timeout:g} s")
             except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
@@ -311,7 +326,7 @@ class SupabaseSource:
         """Keyset pagination until an empty page: a short page may just be the server's cap."""
         rows: list[_Row] = []
         last_id: Any = None
-        for _ in range(_MAX_PAGES):
+        for _ in range(MAX_PAGES):
 
             def page(after: Any = last_id) -> Any:
                 query = where(self._client.table(table).select("*"))
@@ -334,7 +349,15 @@ class SupabaseSource:
                 )
             rows.extend(parsed)
             last_id = next_id
-        raise SupabaseError(f"table {table}: more than {_MAX_PAGES} pages; narrow the window")
+            if len(rows) > MAX_ROWS:
+                raise SupabaseError(self._too_many(table, f"more than {MAX_ROWS:,} rows"))
+        raise SupabaseError(self._too_many(table, f"more than {MAX_PAGES} pages"))
+
+    def _too_many(self, table: str, what: str) -> str:
+        return (
+            f"table {table}: {what} in the window, the most one report reads; narrow the window "
+            "(or is SUPABASE_URL answering pages without end?)"
+        )
 
     def _bad_rows(self, table: str, exc: pydantic.ValidationError) -> str:
         first = exc.errors()[0]
@@ -364,7 +387,18 @@ class SupabaseSource:
             return request()
         except APIError as exc:
             raise self._classify_api_error(table, exc) from None
+        except BodyError as exc:
+            raise _Failure(
+                f"Supabase at {self._host} sent an answer that was refused: {exc}",
+                retryable=False,
+            ) from None
         except httpx.TimeoutException:
+            if time.monotonic() >= self._until:
+                raise _Failure(
+                    f"Supabase requests took more than {self._settings.budget:g} s in all, the "
+                    "budget of one report",
+                    retryable=False,
+                ) from None
             raise _Failure(
                 f"Supabase at {self._host} did not answer within {self._settings.timeout:g} s "
                 "(SUPABASE_TIMEOUT)",
@@ -440,6 +474,17 @@ class SupabaseSource:
     def _scrub(self, text: str) -> str:
         line = _one_line(text, limit=400)
         return line.replace(self._key, "[SUPABASE_KEY]") if self._key else line
+
+
+def _discard(response: httpx.Response) -> None:
+    """Read at most :data:`WEBHOOK_READ_LIMIT` bytes of a webhook's answer (it only says "ok")
+    within the request's deadline; the status already told whether the post was taken."""
+    seen = 0
+    with contextlib.suppress(httpx.HTTPError):
+        for chunk in response.iter_raw():
+            seen += len(chunk)
+            if seen >= WEBHOOK_READ_LIMIT:
+                break
 
 
 class _DuplicateOpen(_Failure):
