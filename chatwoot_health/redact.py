@@ -13,6 +13,9 @@ to write to a terminal: no escape sequences, no control characters.
 from __future__ import annotations
 
 import re
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 REDACTED = "***"
 
@@ -31,7 +34,7 @@ _secrets: set[str] = set()
 
 def register_secret(value: str | None) -> None:
     """Redact ``value`` wherever it appears in a text passed to :func:`redact_url` from now on."""
-    if value and len(value) >= 4:  # a one-letter "secret" would shred every message
+    if value and len(value) >= 8:  # a short "secret" would shred every message that has it
         _secrets.add(value)
 
 
@@ -88,3 +91,43 @@ def printable(text: str, *, multiline: bool = False) -> str:
     text = text.replace("\r\n", "\n")
     control = _CONTROL_KEEP_NEWLINE if multiline else _CONTROL
     return control.sub(lambda m: " " if m.group() in "\t\n\r" else "?", text)
+
+
+_Model = TypeVar("_Model")
+
+
+def printable_fields(value: _Model, multiline: frozenset[str] = frozenset()) -> _Model:
+    """A copy of a (pydantic) model with :func:`printable` applied to every string in it, nested
+    models, lists and dicts included; fields named in ``multiline`` keep their line breaks.
+
+    The terminal renderers call this once on what they render, so no remote string (an inbox
+    name, an error body) can reach the terminal raw, whichever field it travels in.
+    """
+    return _walk(value, multiline, False)  # type: ignore[no-any-return]
+
+
+def _walk(value: Any, multiline: frozenset[str], keep_lines: bool) -> Any:
+    if type(value) is str:  # not a StrEnum: its members are ours
+        return printable(value, multiline=keep_lines)
+    if isinstance(value, BaseModel):
+        changes = {}
+        for name in type(value).model_fields:
+            old = getattr(value, name)
+            new = _walk(old, multiline, name in multiline)
+            if new is not old:
+                changes[name] = new
+        return value.model_copy(update=changes) if changes else value
+    if isinstance(value, list | tuple):
+        items = [_walk(item, multiline, keep_lines) for item in value]
+        if all(new is old for new, old in zip(items, value, strict=True)):
+            return value
+        return type(value)(items)
+    if isinstance(value, dict):
+        pairs = {
+            _walk(key, multiline, False): _walk(item, multiline, keep_lines)
+            for key, item in value.items()
+        }
+        if all(k in value and pairs[k] is value[k] for k in pairs) and len(pairs) == len(value):
+            return value
+        return pairs
+    return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from chatwoot_health.artifacts import Artifact, CheckResult, RunStatus
+from chatwoot_health.redact import printable_fields
 from chatwoot_health.render.style import badge
 from chatwoot_health.state import State
 
@@ -32,6 +33,8 @@ def _check_state(check: CheckResult) -> tuple[State, str]:
 def render_table(artifact: Artifact, colour: bool, rejected: bool = False) -> str:
     from tabulate import tabulate  # only when a table is printed: it costs ~90 ms to import
 
+    # Error texts and names come from the probed services: nothing of theirs may drive the terminal.
+    artifact = printable_fields(artifact)
     rows = []
     for check in artifact.checks:
         state, word = _check_state(check)

@@ -1,14 +1,43 @@
-"""``report --format csv``: the spec's metrics export, one row per metric."""
+"""``report --format csv``: the spec's metrics export, one row per metric.
+
+Names in it come from Chatwoot (inboxes, channels, alert titles quoting them), so every text cell
+is neutralised against CSV injection (OWASP): a spreadsheet must never run ``=HYPERLINK(…)``.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 
+from chatwoot_health.redact import printable
 from chatwoot_health.report_model import Report, WindowOut
 from chatwoot_health.timeutil import iso
 
 HEADER = ["section", "metric", "value", "unit", "status", "window_start", "window_end"]
+
+# What a spreadsheet may read as the start of a formula (OWASP "CSV Injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A negative number such as -3.5 is data, not a formula (``+1`` is disarmed like any text: our
+# own numbers never carry a plus sign, so a leading ``+`` can only come from a remote name).
+_NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def cell(value: object) -> object:
+    """``value`` as a CSV cell a spreadsheet shows as text: a leading ``'`` disarms a cell that
+    begins like a formula, unless the cell is a plain number (``-3.5`` stays a number).
+
+    Control characters go too (the CSV may be read on a terminal, and Python's writer does not
+    quote a lone carriage return); line breaks stay, quoted by the writer.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool | int | float):
+        return value
+    text = str(value)
+    shown = printable(text, multiline=True)
+    formula = text.startswith(_FORMULA_START) or shown.startswith(_FORMULA_START)
+    return "'" + shown if formula and not _NUMBER.fullmatch(shown) else shown
 
 
 def render(report: Report) -> str:
@@ -21,11 +50,11 @@ def render(report: Report) -> str:
     ) -> None:
         writer.writerow(
             [
-                section,
-                metric,
-                "" if value is None else value,
-                unit,
-                status,
+                cell(section),
+                cell(metric),
+                cell(value),
+                cell(unit),
+                cell(status),
                 iso(window.start) if window else "",
                 iso(window.end) if window else "",
             ]

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from tabulate import tabulate
 
+from chatwoot_health.redact import printable_fields
 from chatwoot_health.render.style import badge
 from chatwoot_health.report_model import Report
 from chatwoot_health.state import Colour, State
@@ -260,6 +261,9 @@ def detailed(report: Report, on_tty: bool) -> list[str]:
 
 
 def render(report: Report, detailed_view: bool, on_tty: bool) -> str:
+    # Inbox, channel and agent names and error texts come from Chatwoot and Supabase: no escape
+    # sequence or control character of theirs reaches the terminal (alert texts keep their lines).
+    report = printable_fields(report, multiline=frozenset({"text"}))
     lines = card(report, on_tty)
     if detailed_view:
         lines += detailed(report, on_tty)

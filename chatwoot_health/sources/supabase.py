@@ -28,6 +28,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from chatwoot_health.alerts import ESCALATES_TO, Alert, alert_text
 from chatwoot_health.httpbody import BodyError, BoundedTransport
+from chatwoot_health.redact import redact_url
 from chatwoot_health.sources.rows import ApprovalRow, DecisionRow, NotificationRow
 from chatwoot_health.timeutil import humanize_age
 
@@ -473,7 +474,8 @@ class SupabaseSource:
 
     def _scrub(self, text: str) -> str:
         line = _one_line(text, limit=400)
-        return line.replace(self._key, "[SUPABASE_KEY]") if self._key else line
+        line = line.replace(self._key, "[SUPABASE_KEY]") if self._key else line
+        return redact_url(line)
 
 
 def _discard(response: httpx.Response) -> None:
