@@ -15,16 +15,16 @@ import json
 import os
 import re
 import secrets
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeAlias, TypeVar
 
 import msgspec
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -33,10 +33,12 @@ from pydantic import (
     ValidationError,
 )
 
-from chatwoot_health.fileio import WriteError, public_mode
-from chatwoot_health.timeutil import compact_stamp, iso
+from chatwoot_health.fileio import NotReadable, WriteError, read_regular, write_atomic
+from chatwoot_health.timeutil import compact_stamp, in_range, iso, parse_stamp
 
 SCHEMA_VERSION = 1
+#: A real artifact is ~3 KB; a bigger file is skipped (and counted) without being read.
+MAX_ARTIFACT_BYTES = 4 * 1024 * 1024
 DEFAULT_ARTIFACTS_DIR = Path("artifacts/ops/chatwoot-health")
 
 #: ``20261127T004500Z-3f9a1c.json``: the name alone places a file in time, so a report opens
@@ -46,6 +48,7 @@ FILE_NAME = re.compile(r"^(\d{8}T\d{6}Z)-([0-9a-z]{4,16})\.json$")
 #: An instant: a time zone is required (a naive time in a file is rejected, not guessed).
 UtcDatetime = Annotated[
     AwareDatetime,
+    AfterValidator(in_range),  # UTC, 1970–9000: no overflow after the offset is applied
     PlainSerializer(lambda moment: iso(moment), return_type=str, when_used="json"),
 ]
 
@@ -55,7 +58,8 @@ def _is_none(value: object) -> bool:
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # NaN and infinities are not measurements: a file holding one is skipped, like any bad file.
+    model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
 
 
 class RunStatus(StrEnum):
@@ -191,13 +195,15 @@ class Artifact(_Frozen):
 # step.
 
 AwareInstant = Annotated[datetime, msgspec.Meta(tz=True)]
+#: A finite number (the model's ``allow_inf_nan=False``): NaN fails every bound, ±inf these.
+Finite = Annotated[float, msgspec.Meta(ge=-1e300, le=1e300)]
 
 
 class CheckRecord(msgspec.Struct, frozen=True):
     name: str
     ok: bool | None
     status_code: int | None = None
-    duration_ms: float | None = None
+    duration_ms: Finite | None = None
     error: str | None = None
     skipped: bool = False
     skip_reason: str | None = None
@@ -234,9 +240,12 @@ class RunRecord(msgspec.Struct, frozen=True, dict=True):
     checks: list[CheckRecord]
     tool_version: str
     account_id: int | None = None
-    duration_ms: float | None = None
+    duration_ms: Finite | None = None
     conversations: ConversationRecord | None = None
     agents: AgentsRecord | None = None
+
+    def __post_init__(self) -> None:
+        _set_utc(self, "checked_at", self.checked_at)
 
     def check(self, name: str) -> CheckRecord | None:
         return _find(self.checks, name)
@@ -248,6 +257,12 @@ class RunRecord(msgspec.Struct, frozen=True, dict=True):
     @functools.cached_property
     def liveness(self) -> Liveness:
         return _liveness(self.check("rails_health"))
+
+
+def _set_utc(record: msgspec.Struct, name: str, moment: datetime) -> None:
+    """The fast reading's twin of ``AfterValidator(in_range)``: UTC, 1970–9000, or a
+    ValueError (msgspec reports it as a validation error; the model then says precisely why)."""
+    msgspec.structs.force_setattr(record, name, in_range(moment))
 
 
 # The verdicts both readings share, over checks of either kind.
@@ -285,8 +300,11 @@ class InboxHourRecord(msgspec.Struct, frozen=True):
     channel_type: str
     hour: AwareInstant
     incoming_messages: int
-    avg_first_response_seconds: float | None = None
+    avg_first_response_seconds: Finite | None = None
     first_response_count: int = 0
+
+    def __post_init__(self) -> None:
+        _set_utc(self, "hour", self.hour)
 
 
 class DetailedRunRecord(RunRecord, frozen=True, dict=True):
@@ -341,17 +359,10 @@ def write_artifact(directory: Path, artifact: Artifact, durable: bool = True) ->
     payload = artifact.to_json().encode()
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".partial", dir=directory)
     except OSError as exc:
         raise ArtifactWriteError(f"cannot write to {directory}: {exc.strerror or exc}") from None
-    tmp = Path(tmp_name)
-    try:
-        os.fchmod(fd, public_mode())  # artifacts hold no secrets: readable like any file
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            if durable:
-                os.fsync(handle.fileno())
+
+    def place(tmp: Path) -> Path:
         for _ in range(8):
             target = directory / artifact_name(artifact.checked_at)
             try:
@@ -362,50 +373,31 @@ def write_artifact(directory: Path, artifact: Artifact, durable: bool = True) ->
                 continue
             except OSError:
                 os.replace(tmp, target)  # file systems without hard links
-                break
-            break
-        else:  # pragma: no cover - 8 collisions of 32 random bits
-            raise ArtifactWriteError(f"cannot find a free artifact name in {directory}")
-        if durable:
-            _fsync_directory(directory)
-        return target
-    except OSError as exc:
-        raise ArtifactWriteError(f"cannot write to {directory}: {exc.strerror or exc}") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+            return target
+        raise ArtifactWriteError(  # pragma: no cover - 8 collisions of 32 random bits
+            f"cannot find a free artifact name in {directory}"
+        )
 
-
-def _fsync_directory(directory: Path) -> None:
     try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
+        return write_atomic(directory, payload, place, durable=durable)
+    except ArtifactWriteError:
+        raise
+    except WriteError as exc:
+        raise ArtifactWriteError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- reading
 
 
 def stamp_of(name: str) -> datetime | None:
-    """The UTC instant encoded in an artifact file name, or None if the name is not ours."""
+    """The UTC instant encoded in an artifact file name, or None if the name is not ours or
+    names an impossible instant (month 00, hour 99, year 0; see :func:`parse_stamp`)."""
     if not FILE_NAME.match(name):
         return None
-    # Slicing beats strptime by 20× here, and a year of names is 105,000 calls.
-    return datetime(
-        int(name[0:4]),
-        int(name[4:6]),
-        int(name[6:8]),
-        int(name[9:11]),
-        int(name[11:13]),
-        int(name[13:15]),
-        tzinfo=UTC,
-    )
+    try:
+        return parse_stamp(name[:16])
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -427,7 +419,8 @@ class ArtifactSet:
 
 
 class DirectoryError(Exception):
-    """The artifacts directory exists but cannot be listed (exit UNKNOWN, one line)."""
+    """The artifacts directory is missing, not a directory or unreadable (exit UNKNOWN, one
+    line)."""
 
 
 class ArtifactDirectory:
@@ -441,8 +434,13 @@ class ArtifactDirectory:
         self.path = path
         try:
             names = os.listdir(path)
-        except (FileNotFoundError, NotADirectoryError):
-            names = []
+        except FileNotFoundError:
+            raise DirectoryError(
+                f"the artifacts directory {path} does not exist: run `chatwoot-health check` "
+                "first, or give the right --artifacts-dir"
+            ) from None
+        except NotADirectoryError:
+            raise DirectoryError(f"the artifacts directory {path} is not a directory") from None
         except OSError as exc:
             raise DirectoryError(
                 f"cannot read the artifacts directory {path}: {exc.strerror or exc}"
@@ -459,26 +457,44 @@ class ArtifactDirectory:
         self, start: datetime | None = None, end: datetime | None = None
     ) -> list[tuple[datetime, str]]:
         """Like :meth:`files`, with bare names (no Path objects: 8,640 of them cost 0.1 s)."""
+        return self.scan(start, end)[0]
+
+    def scan(
+        self, start: datetime | None = None, end: datetime | None = None
+    ) -> tuple[list[tuple[datetime, str]], list[tuple[str, str]]]:
+        """:meth:`names`, and the (name, reason) of the files named like artifacts whose name is
+        an impossible instant (``20261127T009900Z-…``): they are skipped and counted, not read.
+        """
         # Whole names compared with the stamps: a name starting with ``low`` sorts after it, and
         # "~" sorts after every character of a name, so no slice is made of 105,000 names.
         low = compact_stamp(start) if start is not None else ""
         high = (compact_stamp(end) if end is not None else "") + "~"
         selected: list[tuple[datetime, str]] = []
+        misnamed: list[tuple[str, str]] = []
         for name in sorted([name for name in self._names if low <= name < high]):
-            if len(name) > 21 and name.endswith(".json"):
-                stamp = stamp_of(name)
-                if stamp is not None:
-                    selected.append((stamp, name))
-        return selected
+            if len(name) > 21 and name.endswith(".json") and FILE_NAME.match(name):
+                try:
+                    selected.append((parse_stamp(name[:16]), name))
+                except ValueError as exc:
+                    misnamed.append((name, f"not a valid artifact name: {exc}"))
+        return selected, misnamed
+
+    def all_names(self) -> list[str]:
+        """Every entry of the directory, unfiltered and unsorted."""
+        return list(self._names)
 
     def first_time(self) -> datetime | None:
         """When monitoring began, as far as the directory remembers (the oldest artifact name)."""
         oldest = min(self._names, default=None)  # one C-speed pass, no sort
         if oldest is not None and (stamp := stamp_of(oldest)) is not None:
             return stamp
-        # Some other file sorts first (rare): look at the artifacts only.
+        # Some other file sorts first (a demo's marker file): look at the artifacts only.
         valid = [name for name in self._names if FILE_NAME.match(name)]
-        return stamp_of(min(valid)) if valid else None
+        first = min(valid, default=None)
+        if first is None or (stamp := stamp_of(first)) is not None:
+            return stamp if first is not None else None
+        # The oldest-looking name is an impossible instant (hostile or broken): sort, once.
+        return next((s for name in sorted(valid) if (s := stamp_of(name)) is not None), None)
 
 
 def list_artifact_files(
@@ -493,9 +509,9 @@ def first_artifact_time(directory: Path) -> datetime | None:
 
 
 def _read_bytes(path: str) -> bytes | OSError:
+    """A regular file, not through a link, at most :data:`MAX_ARTIFACT_BYTES` (or why not)."""
     try:
-        with open(path, "rb") as handle:  # plain open: no pathlib overhead per file
-            return handle.read()
+        return read_regular(path, MAX_ARTIFACT_BYTES)
     except OSError as exc:
         return exc
 
@@ -511,13 +527,15 @@ def parse_record(raw: bytes | OSError, detailed: bool = False) -> ArtifactCore:
     if not isinstance(raw, OSError):
         try:
             return (_DETAILED_DECODER if detailed else _RECORD_DECODER).decode(raw)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             pass
     return parse_artifact(raw)
 
 
 def parse_artifact(raw: bytes | OSError, model: type[Artifact] = Artifact) -> Artifact:
     """Parse one file's bytes (or the error reading it); raises ValueError with a reason."""
+    if isinstance(raw, NotReadable):
+        raise ValueError(raw.strerror)
     if isinstance(raw, OSError):
         raise ValueError(f"unreadable: {raw.strerror or raw}")
     try:
@@ -531,6 +549,10 @@ def parse_artifact(raw: bytes | OSError, model: type[Artifact] = Artifact) -> Ar
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         kind = "truncated JSON" if "Expecting" in str(exc) and raw.strip() else "not JSON"
         raise ValueError(f"{kind} ({exc.__class__.__name__}: {str(exc).splitlines()[0]})") from None
+    except RecursionError:
+        raise ValueError("not an artifact: JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise ValueError(f"not an artifact: {str(exc).splitlines()[0][:200]}") from None
     if not isinstance(data, dict):
         raise ValueError("not an artifact: the top level is not a JSON object")
     version = data.get("schema_version")
@@ -600,7 +622,9 @@ def _read_into(
     """
     base = os.fspath(listing.path) + os.sep
     earliest = start - slack
-    for stamp, name in listing.names(start, end):
+    names, misnamed = listing.scan(start, end)
+    result.skipped.extend(Skipped(listing.path / name, reason) for name, reason in misnamed)
+    for stamp, name in names:
         detailed = detail_since is None or stamp >= detail_since
         raw = _read_bytes(base + name)
         _accept(result, listing.path, name, raw, detailed, earliest, end)

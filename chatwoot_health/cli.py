@@ -279,10 +279,14 @@ def prune(
         fail(str(exc))
     verb = "would delete" if dry_run else "deleted"
     count = len(result.matched) if dry_run else result.deleted
+    stale = f"; {verb} {len(result.stale_temp)} stale temporary file(s)"
+    stale = stale if result.stale_temp else ""
     click.echo(
         f"{verb} {count} artifact(s) older than {format_duration(older_than)} "
-        f"in {directory}; {result.kept} kept"
+        f"in {directory}; {result.kept} kept{stale}"
     )
+    for line in result.misnamed:
+        click.echo(f"chatwoot-health: {line}", err=True)
     for error in result.errors:
         click.echo(f"chatwoot-health: {error}", err=True)
     sys.exit(int(ExitCode.UNKNOWN if result.errors else ExitCode.OK))
@@ -326,7 +330,7 @@ REPORT_FORMATS = ["table", "json", "csv", "html"]
     "--output",
     "-o",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Write here (atomically) instead of stdout.",
+    help="Write here instead of stdout (a file atomically; a FIFO or /dev/stdout in place).",
 )
 @artifacts_dir_option
 @click.option(
@@ -438,6 +442,9 @@ def run() -> NoReturn:
     costs ~0.2 s and serves no one. Output is flushed, then the process ends with the command's
     exit code.
     """
+    from chatwoot_health.fileio import install_signal_handlers
+
+    install_signal_handlers()  # SIGTERM/SIGINT/SIGHUP: exit 3, never leaving a partial file
     code: int
     try:
         main()

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import random
+import stat
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,21 +20,22 @@ from chatwoot_health.artifacts import (
     Agents,
     AgentSummary,
     Artifact,
+    ArtifactDirectory,
     ArtifactWriteError,
     CheckResult,
     ConversationCounts,
+    DirectoryError,
     Inbox,
     InboxHour,
     Profile,
     RunStatus,
-    list_artifact_files,
     write_artifact,
 )
 from chatwoot_health.check import judge
 from chatwoot_health.render.report import RENDERERS, RenderContext
 from chatwoot_health.report import ReportOptions, build_report
 from chatwoot_health.state import ExitCode
-from chatwoot_health.timeutil import iso
+from chatwoot_health.timeutil import EARLIEST, iso
 
 MARKER = ".chatwoot-health-demo"
 INSTANCE = "https://chat.example.com"
@@ -277,22 +280,31 @@ def generate(directory: Path, end: datetime, seed: int) -> int:
 
 
 def _prepare(directory: Path) -> None:
-    if directory.exists() and not directory.is_dir():
-        raise DemoError(f"{directory} exists and is not a directory")
-    if directory.exists() and any(directory.iterdir()):
-        if not (directory / MARKER).exists():
-            raise DemoError(f"{directory} is not empty and holds no demo: choose another --dir")
-        for _stamp, path in list_artifact_files(directory):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+    """Make ``directory`` ready: new, empty, or a previous demo (whose artifact files go)."""
     try:
+        if directory.exists() and not directory.is_dir():
+            raise DemoError(f"{directory} exists and is not a directory")
+        if directory.exists() and any(directory.iterdir()):
+            if not (directory / MARKER).exists():
+                raise DemoError(f"{directory} is not empty and holds no demo: choose another --dir")
+            names, _misnamed = ArtifactDirectory(directory).scan()
+            for _stamp, name in names:
+                path = directory / name
+                # Only regular files: a directory or a link named like an artifact stays.
+                if stat.S_ISREG(os.lstat(path).st_mode):
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
         directory.mkdir(parents=True, exist_ok=True)
         (directory / MARKER).write_text("written by `chatwoot-health demo`\n")
     except OSError as exc:
         raise DemoError(f"cannot write to {directory}: {exc.strerror or exc}") from None
+    except DirectoryError as exc:
+        raise DemoError(str(exc)) from None
 
 
 def run_demo(directory: Path, now: datetime, seed: int, colour: bool) -> DemoResult:
+    if now - timedelta(days=31) < EARLIEST:
+        raise DemoError(f"--at {iso(now)} is too early: the 30-day history must start after 1970")
     _prepare(directory)
     # Finish the history a little before "now" so that the report reads it as fresh.
     end = now - timedelta(seconds=30)

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from chatwoot_health.alerts import Alert, Severity
 from chatwoot_health.artifacts import ArtifactCore, UtcDatetime
-from chatwoot_health.fileio import WriteError, write_text_atomic
+from chatwoot_health.fileio import WriteError, read_regular, write_text_atomic
 from chatwoot_health.metrics.approvals import (
     HIGH_QUEUE_DURATION,
     HIGH_QUEUE_THRESHOLD,
@@ -234,7 +234,9 @@ class SupabaseProvider:
     def _fallback(self, error: str) -> ExtraSections:
         cached: _Cached | None
         try:
-            cached = _Cached.model_validate_json((self.cache_dir / CACHE_FILE).read_bytes())
+            # Bounded like an artifact: a regular file, not through a link, at most 1 MB.
+            raw = read_regular(str(self.cache_dir / CACHE_FILE), 1024 * 1024)
+            cached = _Cached.model_validate_json(raw)
         except (OSError, ValueError):
             cached = None
         message = error

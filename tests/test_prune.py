@@ -79,9 +79,11 @@ def test_dry_run_deletes_nothing(tmp_path: Path) -> None:
     assert _names(tmp_path) == before
 
 
-def test_a_missing_directory_is_empty(tmp_path: Path) -> None:
-    result = prune(tmp_path / "nothing-here", timedelta(days=90), NOW, dry_run=False)
-    assert (result.matched, result.deleted, result.kept) == ([], 0, 0)
+def test_a_missing_directory_is_an_error(tmp_path: Path) -> None:
+    from chatwoot_health.artifacts import DirectoryError
+
+    with pytest.raises(DirectoryError, match="does not exist"):
+        prune(tmp_path / "nothing-here", timedelta(days=90), NOW, dry_run=False)
 
 
 def test_cli_prune(runner: CliRunner, tmp_path: Path) -> None:
