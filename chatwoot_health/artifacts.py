@@ -34,6 +34,7 @@ from pydantic import (
 )
 
 from chatwoot_health.fileio import NotReadable, WriteError, read_regular, write_atomic
+from chatwoot_health.redact import redact_url
 from chatwoot_health.timeutil import compact_stamp, in_range, iso, parse_stamp
 
 SCHEMA_VERSION = 1
@@ -57,6 +58,10 @@ def _is_none(value: object) -> bool:
     return value is None
 
 
+#: A probe's error text: it may quote a URL (credentials redacted before it reaches the file).
+ErrorText = Annotated[str, AfterValidator(redact_url)]
+
+
 class _Frozen(BaseModel):
     # NaN and infinities are not measurements: a file holding one is skipped, like any bad file.
     model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
@@ -77,7 +82,7 @@ class CheckResult(_Frozen):
     ok: bool | None
     status_code: int | None = None
     duration_ms: float | None = None
-    error: str | None = None
+    error: ErrorText | None = None
     # The fields below are left out of the file when empty: eight checks a run, 8,640 runs a
     # month, and every report parses them all.
     skipped: bool = Field(default=False, exclude_if=lambda value: value is False)

@@ -5,9 +5,13 @@ Only this module imports Click. Usage errors exit 3 (UNKNOWN), never 2, which me
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import math
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,7 +20,8 @@ from typing import Any, NoReturn
 import click
 
 from chatwoot_health import __version__
-from chatwoot_health.config import ConfigError, require, resolve
+from chatwoot_health.config import ConfigError, debug_wanted, require, resolve
+from chatwoot_health.redact import printable, redact_url
 from chatwoot_health.state import ExitCode
 from chatwoot_health.timeutil import format_duration, parse_duration, parse_instant, utc_now
 
@@ -45,6 +50,13 @@ class MonitoringGroup(click.Group):
         except click.UsageError as exc:
             exc.exit_code = ExitCode.UNKNOWN
             raise
+        except BrokenPipeError:
+            # Click would turn this into exit 1 (WARNING); `run` makes it a quiet UNKNOWN.
+            raise OutputClosed from None
+
+
+class OutputClosed(Exception):
+    """stdout was closed by its reader (``chatwoot-health report | head -1``)."""
 
 
 class DurationType(click.ParamType):  # type: ignore[type-arg]
@@ -71,12 +83,34 @@ class InstantType(click.ParamType):  # type: ignore[type-arg]
             self.fail(str(exc), param, ctx)
 
 
+class PercentType(click.ParamType):  # type: ignore[type-arg]
+    """A finite percentage from 0 to 100 (``click.FloatRange`` lets NaN through)."""
+
+    name = "percent"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not (math.isfinite(number) and 0 <= number <= 100):
+            self.fail(f"{value!r} is not a percentage from 0 to 100", param, ctx)
+        return number
+
+
 DURATION = DurationType()
 INSTANT = InstantType()
+PERCENT = PercentType()
+
+
+def say(message: str) -> None:
+    """One diagnostic line on stderr: credentials redacted, no control characters (it may quote
+    a remote answer or a hostile setting)."""
+    click.echo(f"chatwoot-health: {printable(redact_url(message))}", err=True)
 
 
 def fail(message: str, code: ExitCode = ExitCode.UNKNOWN) -> NoReturn:
-    click.echo(f"chatwoot-health: {message}", err=True)
+    say(message)
     sys.exit(int(code))
 
 
@@ -140,6 +174,14 @@ no_color_option = click.option(
     envvar="CHATWOOT_HEALTH_CONFIG",
     default=None,
     help="TOML file with settings (keys as the environment variable names).",
+)
+@click.option(
+    "--debug",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, param, value: _DEBUG.append(True) if value else None,
+    help="On an unexpected error, print the traceback [env: CHATWOOT_HEALTH_DEBUG].",
 )
 def main(config: Path | None) -> None:
     """Is our Chatwoot healthy, and are we meeting the response-time SLA?
@@ -248,7 +290,7 @@ def check(
     if outcome.path is not None:
         click.echo(f"artifact: {outcome.path}", err=True)
     if outcome.write_error is not None:
-        click.echo(f"chatwoot-health: artifact not written: {outcome.write_error}", err=True)
+        say(f"artifact not written: {outcome.write_error}")
     sys.exit(int(outcome.exit_code))
 
 
@@ -286,9 +328,9 @@ def prune(
         f"in {directory}; {result.kept} kept{stale}"
     )
     for line in result.misnamed:
-        click.echo(f"chatwoot-health: {line}", err=True)
+        say(line)
     for error in result.errors:
-        click.echo(f"chatwoot-health: {error}", err=True)
+        say(str(error))
     sys.exit(int(ExitCode.UNKNOWN if result.errors else ExitCode.OK))
 
 
@@ -341,7 +383,7 @@ REPORT_FORMATS = ["table", "json", "csv", "html"]
 )
 @click.option(
     "--min-uptime",
-    type=click.FloatRange(0, 100),
+    type=PERCENT,
     metavar="PCT",
     help="Uptime below PCT is CRITICAL (launch gate: --window 7d --min-uptime 100).",
 )
@@ -395,7 +437,7 @@ def report(
     except (NoData, ConfigError, DirectoryError) as exc:
         fail(str(exc))
     for line in result.diagnostics:
-        click.echo(f"chatwoot-health: {line}", err=True)
+        say(line)
     write_output(result.text, output)
     if output is not None:
         click.echo(f"report: {output}", err=True)
@@ -435,29 +477,89 @@ def demo(directory: Path, at: datetime | None, seed: int, no_color: bool) -> Non
     sys.exit(int(ExitCode.OK))
 
 
-def run() -> NoReturn:
-    """The console entry point: ``main`` without the interpreter's teardown.
+#: Set by the global ``--debug`` flag (a list, so the option's callback can set it).
+_DEBUG: list[bool] = []
+INTERNAL_ERROR = (
+    "internal error: {kind}: {message} — this is a bug; please report it "
+    "(run with --debug for the traceback)"
+)
 
-    A 30-day report leaves about a million small objects behind; freeing them one by one at exit
-    costs ~0.2 s and serves no one. Output is flushed, then the process ends with the command's
-    exit code.
+
+def run(args: Sequence[str] | None = None) -> NoReturn:
+    """The console entry point and the last resort: every way out is an exit code and, on
+    failure, one line on stderr.
+
+    - a usage error (or any other Click error) exits 3 (UNKNOWN) with Click's message;
+    - an unexpected exception exits 3 with one line naming it as a bug (the traceback only with
+      ``--debug`` or ``CHATWOOT_HEALTH_DEBUG``) — never 1, which Nagios would read as WARNING;
+    - Ctrl-C exits 3 with "interrupted"; a closed stdout (``report | head -1``) exits 3 quietly.
+
+    The interpreter's teardown is skipped: a 30-day report leaves about a million small objects
+    behind, and freeing them one by one at exit costs ~0.2 s and serves no one. Output is flushed,
+    then the process ends with the command's exit code.
     """
     from chatwoot_health.fileio import install_signal_handlers
 
     install_signal_handlers()  # SIGTERM/SIGINT/SIGHUP: exit 3, never leaving a partial file
-    code: int
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        if exc.code is None or isinstance(exc.code, int):
-            code = exc.code or 0
-        else:
-            print(exc.code, file=sys.stderr)
-            code = 1
+    code = _invoke(list(sys.argv[1:] if args is None else args))
     try:
         sys.stdout.flush()
+    except OSError:  # the reader went away (BrokenPipeError) or the disk is full
+        code = code or int(ExitCode.UNKNOWN)
+    with contextlib.suppress(OSError):
         sys.stderr.flush()
-    except (BrokenPipeError, OSError):
-        code = code or 1
     os._exit(code)
+
+
+def _invoke(args: list[str]) -> int:
+    try:
+        try:
+            result = main.main(args=args, standalone_mode=False)
+        except click.Abort as exc:
+            if isinstance(exc.__context__, EOFError):
+                raise EOFError from None
+            raise KeyboardInterrupt from None
+        # standalone_mode=False returns the exit code of --help/--version, else the command's
+        # return value (our commands end with sys.exit, so that is None).
+        return result if isinstance(result, int) else 0
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        _stderr(f"chatwoot-health: {printable(redact_url(str(exc.code)))}\n")
+        return int(ExitCode.UNKNOWN)
+    except click.ClickException as exc:
+        buffer = io.StringIO()
+        exc.show(file=buffer)
+        _stderr(printable(redact_url(buffer.getvalue()), multiline=True))
+        # "Could not check" is UNKNOWN, whatever Click's own code (2 for usage, 1 otherwise).
+        return int(ExitCode.UNKNOWN)
+    except KeyboardInterrupt:
+        _stderr("\nchatwoot-health: interrupted\n")
+        return int(ExitCode.UNKNOWN)
+    except (OutputClosed, BrokenPipeError):
+        _quiet_stdout()
+        return int(ExitCode.UNKNOWN)
+    except Exception as exc:  # the last resort, by design
+        if _DEBUG or debug_wanted():
+            trace = "".join(traceback.format_exception(exc))
+            _stderr(printable(redact_url(trace), multiline=True))
+        message = " ".join(printable(redact_url(str(exc))).split())
+        if len(message) > 300:
+            message = message[:299] + "…"
+        line = INTERNAL_ERROR.format(kind=type(exc).__name__, message=message or "(no message)")
+        _stderr(f"chatwoot-health: {line}\n")
+        return int(ExitCode.UNKNOWN)
+
+
+def _stderr(text: str) -> None:
+    with contextlib.suppress(OSError, ValueError):  # stderr closed: the exit code is all we have
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so that no later flush raises on the closed pipe."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)

@@ -7,6 +7,7 @@ help); the README's variable table is tested against this list. A bad value rais
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -21,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import SecretStr
 
 from chatwoot_health.artifacts import DEFAULT_ARTIFACTS_DIR
+from chatwoot_health.redact import redact_url, register_secret
 from chatwoot_health.timeutil import parse_duration
 
 
@@ -44,10 +46,12 @@ def _url(value: str) -> str:
 
 
 def _positive_int(value: str) -> int:
-    try:
-        number = int(value.strip())
-    except ValueError:
-        raise ValueError(f"{value!r} is not a whole number") from None
+    text = value.strip()
+    if not re.fullmatch(r"[+-]?[0-9]+", text):  # ASCII only: int() also takes "١٢" and "1_0"
+        raise ValueError(f"{value!r} is not a whole number")
+    if len(text.lstrip("+-")) > 18:
+        raise ValueError("has more than 18 digits")
+    number = int(text)
     if number <= 0:
         raise ValueError(f"{value!r} must be a positive whole number")
     return number
@@ -59,7 +63,8 @@ def _seconds(value: str) -> float:
         seconds = float(text)
     except ValueError:
         seconds = parse_duration(text).total_seconds()
-    if seconds <= 0 or seconds > 3600:
+    # Written so that NaN (which fails every comparison) is refused too, like inf and 1e999.
+    if not (math.isfinite(seconds) and 0 < seconds <= 3600):
         raise ValueError(f"{value!r} must be between 0 and 3600 seconds")
     return seconds
 
@@ -353,17 +358,50 @@ SETTINGS: tuple[Setting, ...] = (
 
 SETTINGS_BY_KEY = {setting.key: setting for setting in SETTINGS}
 CONFIG_FILE_ENV = "CHATWOOT_HEALTH_CONFIG"
+#: Any value but empty, 0, false, no or off: an unexpected error prints its traceback (as --debug).
+DEBUG_ENV = "CHATWOOT_HEALTH_DEBUG"
+#: A config file holds a few dozen lines; anything bigger is a mistake (or /dev/zero).
+MAX_CONFIG_BYTES = 1_000_000
+#: No setting is longer than a URL; a longer value is refused before it is parsed or echoed.
+MAX_VALUE_CHARS = 2000
+# C0 controls, DEL and C1 controls: never part of a URL, a path, a name or a number.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def debug_wanted(environ: Mapping[str, str] | None = None) -> bool:
+    value = (os.environ if environ is None else environ).get(DEBUG_ENV, "")
+    return value.strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The file's bytes if it is a regular file of at most :data:`MAX_CONFIG_BYTES`.
+
+    The one bounded reader (:func:`fileio.read_regular`: non-blocking open, ``fstat`` before
+    reading), so a FIFO never blocks and a device (``/dev/zero``) is never read. A symbolic link
+    is followed here (a config file is often one), and its target is checked like the file.
+    """
+    from chatwoot_health.fileio import NotReadable, read_regular
+
+    try:
+        return read_regular(os.path.realpath(path), MAX_CONFIG_BYTES)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except NotReadable as exc:
+        raise ConfigError(f"config file {path} is refused: {exc.strerror}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
 
 
 def _read_config_file(path: Path) -> dict[str, str]:
     try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found") from None
-    except OSError as exc:
-        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+        data = tomllib.loads(_read_bounded(path).decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not valid TOML: not UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {path} is not valid TOML: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     by_name = {setting.env.lower(): setting for setting in SETTINGS}
     by_name.update({setting.key: setting for setting in SETTINGS})
@@ -371,7 +409,7 @@ def _read_config_file(path: Path) -> dict[str, str]:
     for name, value in data.items():
         setting = by_name.get(name.lower())
         if setting is None:
-            raise ConfigError(f"config file {path}: unknown setting {name!r}")
+            raise ConfigError(f"config file {path}: unknown setting {name[:100]!r}")
         if isinstance(value, list):
             value = ",".join(str(item) for item in value)
         elif isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -400,6 +438,8 @@ def resolve(
             continue
         flag_value = flags.get(setting.key)
         if flag_value is not None and not isinstance(flag_value, str):
+            if isinstance(flag_value, Path):  # typed by Click, but a path is still text
+                _gate(setting, str(flag_value), "flag")
             resolved[setting.key] = flag_value  # already typed by the CLI's parameter types
             continue
         source, raw = "flag", flag_value
@@ -412,15 +452,45 @@ def resolve(
         if raw is None:
             resolved[setting.key] = None
             continue
-        try:
-            resolved[setting.key] = setting.parse(raw)
-        except ValueError as exc:
-            where = {"flag": " (option)", "env": "", "file": " (config file)", "default": ""}
-            reason = str(exc)
-            if setting.secret:  # never echo a secret, even a malformed one
-                reason = reason.replace(repr(raw), "(value hidden)").replace(raw, "…")
-            raise ConfigError(f"{setting.env}{where[source]}: {reason}") from None
+        resolved[setting.key] = _parse(setting, raw, source)
     return resolved
+
+
+_SOURCE = {"flag": " (option)", "env": "", "file": " (config file)", "default": ""}
+
+
+def _gate(setting: Setting, raw: str, source: str) -> str:
+    """Refuse a value that is too long or holds a control character; return where it came from."""
+    if setting.secret:
+        register_secret(raw.strip())  # from now on, any message quoting it is redacted
+    where = f"{setting.env}{_SOURCE[source]}"
+    if len(raw) > MAX_VALUE_CHARS:
+        raise ConfigError(f"{where}: longer than {MAX_VALUE_CHARS} characters")
+    control = _CONTROL.search(raw)
+    if control:
+        raise ConfigError(
+            f"{where}: contains a control character (U+{ord(control.group()):04X}) "
+            f"at position {control.start()}"
+        )
+    return where
+
+
+def _parse(setting: Setting, raw: str, source: str) -> Any:
+    """The one gate every setting's text passes: length, control characters, then its parser.
+
+    A failure is a :class:`ConfigError` of one line naming the variable; a secret's value is
+    never echoed, and any URL in the message has its credentials redacted.
+    """
+    where = _gate(setting, raw, source)
+    try:
+        return setting.parse(raw)
+    except ValueError as exc:
+        reason = str(exc)
+        if setting.secret:  # never echo a secret, even a malformed one
+            for shown in (repr(raw), repr(raw.strip()), raw, raw.strip()):
+                if shown:
+                    reason = reason.replace(shown, "(value hidden)")
+        raise ConfigError(f"{where}: {redact_url(reason)}") from None
 
 
 def require(values: Mapping[str, Any], key: str, why: str) -> Any:

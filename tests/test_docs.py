@@ -9,7 +9,7 @@ import click
 import pytest
 
 from chatwoot_health.cli import main
-from chatwoot_health.config import CONFIG_FILE_ENV, SETTINGS
+from chatwoot_health.config import CONFIG_FILE_ENV, DEBUG_ENV, SETTINGS
 from chatwoot_health.state import ExitCode
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +60,7 @@ def test_environment_table_matches_settings() -> None:
         assert setting.env in documented, f"{setting.env} is not in the README"
         default = f"`{setting.default}`" if setting.default not in (None, "") else "—"
         assert documented[setting.env] == (default, setting.help)
-    extra = set(documented) - {s.env for s in SETTINGS} - {CONFIG_FILE_ENV, "NO_COLOR"}
+    extra = set(documented) - {s.env for s in SETTINGS} - {CONFIG_FILE_ENV, DEBUG_ENV, "NO_COLOR"}
     assert not extra, f"README documents unknown variables {extra}"
 
 
