@@ -22,7 +22,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from chatwoot_health.artifacts import artifact_name, write_artifact
+from chatwoot_health.artifacts.store import artifact_name, write_artifact
 from chatwoot_health.demo import Scenario, make_artifact
 
 END = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

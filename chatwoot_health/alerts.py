@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from chatwoot_health.artifacts import ArtifactCore, UtcDatetime
+from chatwoot_health.artifacts.fast import ArtifactCore
 from chatwoot_health.metrics.channels import (
     HOUR,
     OUTAGE_AFTER,
@@ -18,6 +18,7 @@ from chatwoot_health.metrics.channels import (
 )
 from chatwoot_health.metrics.uptime import MIN_COVERAGE
 from chatwoot_health.metrics.window import Window
+from chatwoot_health.models.artifact import UtcDatetime
 from chatwoot_health.state import State, worst
 from chatwoot_health.timeutil import format_duration, humanize_age
 

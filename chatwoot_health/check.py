@@ -13,13 +13,8 @@ from datetime import datetime
 from pathlib import Path
 
 from chatwoot_health import __version__
-from chatwoot_health.artifacts import (
-    Artifact,
-    ArtifactWriteError,
-    CheckResult,
-    RunStatus,
-    write_artifact,
-)
+from chatwoot_health.artifacts.store import ArtifactWriteError, write_artifact
+from chatwoot_health.models.artifact import Artifact, CheckResult, RunStatus
 from chatwoot_health.probes.chatwoot import ProbeData, ProbeSettings, run_probes
 from chatwoot_health.state import ExitCode
 

@@ -313,7 +313,7 @@ def prune(
 
     values = settings(ctx, {"artifacts_dir": artifacts_dir}, ["artifacts_dir"])
     directory: Path = values["artifacts_dir"]
-    from chatwoot_health.artifacts import DirectoryError
+    from chatwoot_health.artifacts.store import DirectoryError
 
     try:
         result = run_prune(directory, older_than, utc_now(), dry_run)
@@ -337,7 +337,7 @@ def prune(
 @main.command(context_settings=CONTEXT)
 def schema() -> None:
     """Print the artifact's JSON Schema (schema version 1)."""
-    from chatwoot_health.artifacts import json_schema
+    from chatwoot_health.models.artifact import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))
 
@@ -408,7 +408,7 @@ def report(
     no_color: bool,
 ) -> None:
     """Uptime, latency, queue, SLA, channels, agents and alerts; exit 0/1/2/3."""
-    from chatwoot_health.artifacts import DirectoryError
+    from chatwoot_health.artifacts.store import DirectoryError
     from chatwoot_health.metrics.business_hours import BusinessCalendar
     from chatwoot_health.report import NoData, ReportOptions
     from chatwoot_health.report_run import run_report

@@ -16,22 +16,24 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from chatwoot_health import __version__
-from chatwoot_health.artifacts import (
+from chatwoot_health.artifacts.store import (
+    ArtifactDirectory,
+    ArtifactWriteError,
+    DirectoryError,
+    write_artifact,
+)
+from chatwoot_health.check import judge
+from chatwoot_health.models.artifact import (
     Agents,
     AgentSummary,
     Artifact,
-    ArtifactDirectory,
-    ArtifactWriteError,
     CheckResult,
     ConversationCounts,
-    DirectoryError,
     Inbox,
     InboxHour,
     Profile,
     RunStatus,
-    write_artifact,
 )
-from chatwoot_health.check import judge
 from chatwoot_health.render.report import RENDERERS, RenderContext
 from chatwoot_health.report import ReportOptions, build_report
 from chatwoot_health.state import ExitCode

@@ -41,6 +41,10 @@ class WriteError(Exception):
     """A file could not be written; the message is one line."""
 
 
+class FileExists(WriteError):
+    """An exclusive write found its name taken (the caller picks another name)."""
+
+
 class NotReadable(OSError):
     """A file was refused before reading (not a regular file, a link, over the cap)."""
 
@@ -173,12 +177,23 @@ def read_regular(path: str, limit: int) -> bytes:
 _OPEN_DESCRIPTOR = re.compile(r"^/(?:dev/(?:(stdout)|(stderr)|fd/(\d+))|proc/self/fd/(\d+))$")
 
 
-def write_text_atomic(path: Path, text: str) -> None:
+def write_text_atomic(
+    path: Path, text: str, *, exclusive: bool = False, durable: bool = True
+) -> None:
     """Write ``text`` to ``path`` the way its kind of file wants (see the module docstring).
 
     A directory, a block device or a socket is refused with a one-line :class:`WriteError`.
+
+    ``exclusive``: ``path`` is a new file in an existing directory, linked into place only if the
+    name is free (:class:`FileExists` otherwise, so that two writers never overwrite each other);
+    errors then name the directory. ``durable=False`` skips the fsyncs (still atomic for
+    readers).
     """
     data = text.encode("utf-8")
+    if exclusive:
+        directory = path.parent
+        _write_atomic(directory, data, functools.partial(_link, target=path), durable=durable)
+        return
     descriptor = _open_descriptor(path)
     if descriptor is not None:
         _write_descriptor(path, descriptor, data)
@@ -206,7 +221,8 @@ def write_text_atomic(path: Path, text: str) -> None:
         except OSError as exc:
             raise WriteError(f"cannot write {path}: {exc.strerror or exc}") from None
         what = f"cannot write {path}"
-        write_atomic(directory, data, lambda tmp: _replace(tmp, target), what=what)
+        place = functools.partial(_replace, target=target)
+        _write_atomic(directory, data, place, durable=durable, what=what)
     elif stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode):
         _write_in_place(path, data)
     else:
@@ -218,7 +234,19 @@ def _replace(tmp: Path, target: Path) -> Path:
     return target
 
 
-def write_atomic(
+def _link(tmp: Path, target: Path) -> Path:
+    """Put ``tmp`` in place as ``target`` unless the name is taken: ``link()`` fails if the
+    target exists, unlike ``rename()``."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise FileExists(f"{target} exists") from None
+    except OSError:
+        os.replace(tmp, target)  # file systems without hard links
+    return target
+
+
+def _write_atomic(
     directory: Path,
     data: bytes,
     place: Callable[[Path], Path],

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from chatwoot_health.artifacts import ArtifactDirectory
+from chatwoot_health.artifacts.store import ArtifactDirectory
 from chatwoot_health.fileio import is_temp_name
 
 STALE_TEMP_AGE = timedelta(hours=1)
@@ -41,7 +41,7 @@ def _is_regular(path: Path) -> os.stat_result | None:
 
 
 def prune(directory: Path, older_than: timedelta, now: datetime, dry_run: bool) -> PruneResult:
-    """Raises :class:`~chatwoot_health.artifacts.DirectoryError` for a missing or unreadable
+    """Raises :class:`~chatwoot_health.artifacts.store.DirectoryError` for a missing or unreadable
     directory, or a path that is not one."""
     cutoff = now - older_than
     listing = ArtifactDirectory(directory)

@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 from chatwoot_health import __version__, alerts
 from chatwoot_health.alerts import Alert, Severity, alert_text, worst_severity
-from chatwoot_health.artifacts import ArtifactCore, ArtifactDirectory, ArtifactSet, read_window
+from chatwoot_health.artifacts.fast import ArtifactCore
+from chatwoot_health.artifacts.store import ArtifactDirectory, ArtifactSet, read_window
 from chatwoot_health.metrics.agents import agent_status
 from chatwoot_health.metrics.business_hours import BusinessCalendar
 from chatwoot_health.metrics.channels import (

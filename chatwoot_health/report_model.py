@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from chatwoot_health.alerts import Alert
-from chatwoot_health.artifacts import UtcDatetime
+from chatwoot_health.models.artifact import UtcDatetime
 from chatwoot_health.state import Colour, State
 
 REPORT_SCHEMA_VERSION = 1

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from chatwoot_health.alerts import Alert, Severity
-from chatwoot_health.artifacts import ArtifactCore, UtcDatetime
+from chatwoot_health.artifacts.fast import ArtifactCore
 from chatwoot_health.fileio import WriteError, read_regular, write_text_atomic
 from chatwoot_health.metrics.approvals import (
     HIGH_QUEUE_DURATION,
@@ -29,6 +29,7 @@ from chatwoot_health.metrics.approvals import (
 from chatwoot_health.metrics.business_hours import BusinessCalendar
 from chatwoot_health.metrics.sla import YELLOW_AT_PERCENT, compute_sla
 from chatwoot_health.metrics.window import Window
+from chatwoot_health.models.artifact import UtcDatetime
 from chatwoot_health.report import ExtraSections
 from chatwoot_health.report_model import (
     ApprovalsOut,

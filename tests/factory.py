@@ -6,15 +6,15 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from chatwoot_health.artifacts import (
+from chatwoot_health.artifacts.store import write_artifact
+from chatwoot_health.check import judge
+from chatwoot_health.models.artifact import (
     Agents,
     Artifact,
     CheckResult,
     ConversationCounts,
     InboxHour,
-    write_artifact,
 )
-from chatwoot_health.check import judge
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)  # a Friday; 07:00 in New York
 

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from chatwoot_health.artifacts import Artifact, load_artifact
+from chatwoot_health.artifacts.store import load_artifact
 from chatwoot_health.check import CheckOutcome
 from chatwoot_health.cli import main
+from chatwoot_health.models.artifact import Artifact
 from chatwoot_health.state import ExitCode
 from tests.chatwoot_server import ChatwootServer
 from tests.fixtures_chatwoot import NOW, CheckCli, CheckEnv, Unreachable, run_core
@@ -196,17 +197,19 @@ def test_the_fast_record_has_the_models_names_types_and_defaults() -> None:
     """RunRecord (msgspec) mirrors Artifact (pydantic) field for field where it has the field."""
     import msgspec
 
-    from chatwoot_health.artifacts import (
+    from chatwoot_health.artifacts.fast import (
         AgentRecord,
-        Agents,
         AgentsRecord,
-        AgentSummary,
-        Artifact,
         CheckRecord,
-        CheckResult,
-        ConversationCounts,
         ConversationRecord,
         RunRecord,
+    )
+    from chatwoot_health.models.artifact import (
+        Agents,
+        AgentSummary,
+        Artifact,
+        CheckResult,
+        ConversationCounts,
     )
 
     pairs = [
@@ -227,7 +230,8 @@ def test_the_fast_record_has_the_models_names_types_and_defaults() -> None:
 def test_the_fast_record_reads_what_the_model_reads(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from chatwoot_health.artifacts import RunRecord, load_artifact, parse_record
+    from chatwoot_health.artifacts.fast import RunRecord
+    from chatwoot_health.artifacts.store import load_artifact, parse_record
     from chatwoot_health.demo import generate
 
     generate(tmp_path, datetime(2026, 11, 27, 12, tzinfo=UTC), seed=3)
@@ -268,7 +272,7 @@ def msgspec_check(check: object) -> tuple[object, ...]:
     ids=["truncated", "not-json", "list", "version", "shape", "naive-time"],
 )
 def test_the_fast_read_rejects_what_the_model_rejects_with_its_message(payload: bytes) -> None:
-    from chatwoot_health.artifacts import parse_artifact, parse_record
+    from chatwoot_health.artifacts.store import parse_artifact, parse_record
 
     with pytest.raises(ValueError) as model_error:
         parse_artifact(payload)

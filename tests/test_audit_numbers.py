@@ -13,11 +13,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chatwoot_health import alerts
-from chatwoot_health.artifacts import ArtifactDirectory, InboxHour, read_window
+from chatwoot_health.artifacts.store import ArtifactDirectory, read_window
 from chatwoot_health.metrics.business_hours import BusinessCalendar
 from chatwoot_health.metrics.sla import compute_sla
 from chatwoot_health.metrics.uptime import expected_runs, monitoring_start
 from chatwoot_health.metrics.window import Window
+from chatwoot_health.models.artifact import InboxHour
 from chatwoot_health.report import ReportOptions, build_report
 from chatwoot_health.sources.rows import DecisionRow
 from tests.factory import T0, artifact, write_all

@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chatwoot_health.artifacts import (
+from chatwoot_health.check import exit_code_for
+from chatwoot_health.models.artifact import (
     Agents,
     AgentSummary,
     ConversationCounts,
@@ -23,7 +24,6 @@ from chatwoot_health.artifacts import (
     Profile,
     RunStatus,
 )
-from chatwoot_health.check import exit_code_for
 from chatwoot_health.probes.http import describe_transport_error
 from chatwoot_health.state import ExitCode
 from tests.chatwoot_server import (

@@ -88,7 +88,7 @@ def test_usage_errors_exit_unknown(runner: click.testing.CliRunner) -> None:
 def test_readme_has_no_placeholders_and_its_artifact_example_is_valid() -> None:
     import json
 
-    from chatwoot_health.artifacts import Artifact
+    from chatwoot_health.models.artifact import Artifact
 
     assert "PERFORMANCE-NUMBERS" not in README
     block = section("Files").split("```json\n", 1)[1].split("```", 1)[0]

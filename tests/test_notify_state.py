@@ -17,7 +17,7 @@ import pytest
 
 from chatwoot_health import alerts
 from chatwoot_health.alerts import Alert
-from chatwoot_health.artifacts import Artifact
+from chatwoot_health.models.artifact import Artifact
 from chatwoot_health.notify import PROACTIVE, notify, webhook_channel
 from chatwoot_health.notify.engine import NotifyOutcome
 from chatwoot_health.notify.state import NotifyStore

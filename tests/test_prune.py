@@ -80,7 +80,7 @@ def test_dry_run_deletes_nothing(tmp_path: Path) -> None:
 
 
 def test_a_missing_directory_is_an_error(tmp_path: Path) -> None:
-    from chatwoot_health.artifacts import DirectoryError
+    from chatwoot_health.artifacts.store import DirectoryError
 
     with pytest.raises(DirectoryError, match="does not exist"):
         prune(tmp_path / "nothing-here", timedelta(days=90), NOW, dry_run=False)
@@ -134,7 +134,7 @@ def test_cli_prune_needs_older_than(runner: CliRunner, tmp_path: Path) -> None:
 def test_a_file_that_cannot_be_deleted_is_reported_not_a_traceback(
     tmp_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chatwoot_health.artifacts import artifact_name
+    from chatwoot_health.artifacts.store import artifact_name
 
     directory = tmp_path / "artifacts"
     directory.mkdir()

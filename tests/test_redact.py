@@ -56,7 +56,7 @@ def test_printable_multiline_keeps_line_breaks() -> None:
 
 
 def test_a_probe_error_is_redacted_before_it_reaches_the_artifact() -> None:
-    from chatwoot_health.artifacts import CheckResult
+    from chatwoot_health.models.artifact import CheckResult
 
     check = CheckResult(
         name="agent_sdk", ok=False, error="Redirect for https://u:p@agent/health?token=abc"

@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chatwoot_health.artifacts import InboxHour
 from chatwoot_health.metrics.business_hours import BusinessCalendar
 from chatwoot_health.metrics.channels import compute_channels, merge_buckets
 from chatwoot_health.metrics.uptime import compute_uptime, expected_runs
 from chatwoot_health.metrics.window import Window
+from chatwoot_health.models.artifact import InboxHour
 from chatwoot_health.state import Colour
 from tests.factory import T0, artifact, utc
 
@@ -130,7 +130,7 @@ def test_the_fast_read_of_per_inbox_data_changes_nothing(tmp_path: object) -> No
     from every run parsed in full with the pydantic model."""
     from pathlib import Path
 
-    from chatwoot_health.artifacts import ArtifactDirectory, load_artifact, read_window
+    from chatwoot_health.artifacts.store import ArtifactDirectory, load_artifact, read_window
     from tests.factory import write_all
 
     directory = Path(str(tmp_path))

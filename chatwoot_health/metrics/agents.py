@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from chatwoot_health.artifacts import Agents, AgentsRecord, ArtifactCore
+from chatwoot_health.artifacts.fast import AgentsRecord, ArtifactCore
+from chatwoot_health.models.artifact import Agents
 from chatwoot_health.state import Colour
 
 AI_STATES = {"online": "online", "slow": "degraded", "offline": "offline"}

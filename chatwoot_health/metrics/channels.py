@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from chatwoot_health.artifacts import ArtifactCore, Bucket, buckets_of
+from chatwoot_health.artifacts.fast import ArtifactCore, Bucket, buckets_of
 from chatwoot_health.metrics.business_hours import BusinessCalendar
 from chatwoot_health.metrics.channels_common import channel_label
 from chatwoot_health.metrics.window import Window

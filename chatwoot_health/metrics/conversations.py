@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from chatwoot_health.artifacts import ArtifactCore, ConversationCounts, ConversationRecord
+from chatwoot_health.artifacts.fast import ArtifactCore, ConversationRecord
+from chatwoot_health.models.artifact import ConversationCounts
 from chatwoot_health.state import Colour
 
 BACKLOG_AT = 10  # pending > 10: yellow "CX queue backlog"

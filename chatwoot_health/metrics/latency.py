@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from chatwoot_health.artifacts import ArtifactCore
+from chatwoot_health.artifacts.fast import ArtifactCore
 from chatwoot_health.metrics.percentiles import percentile
 from chatwoot_health.metrics.window import Window
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from chatwoot_health.artifacts import ArtifactCore
+from chatwoot_health.artifacts.fast import ArtifactCore
 from chatwoot_health.metrics.window import Window
 from chatwoot_health.state import Colour
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from chatwoot_health.artifacts import ArtifactCore
+from chatwoot_health.artifacts.fast import ArtifactCore
 from chatwoot_health.timeutil import format_duration
 
 A = TypeVar("A", bound=ArtifactCore)

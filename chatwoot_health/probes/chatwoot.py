@@ -21,7 +21,8 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from chatwoot_health.artifacts import (
+from chatwoot_health.httpbody import ACCEPT_ENCODING
+from chatwoot_health.models.artifact import (
     Agents,
     AgentSummary,
     CheckResult,
@@ -30,7 +31,6 @@ from chatwoot_health.artifacts import (
     InboxHour,
     Profile,
 )
-from chatwoot_health.httpbody import ACCEPT_ENCODING
 from chatwoot_health.probes.http import Fetched, get, looks_like_html
 
 LIVENESS_PATHS = ("/rails/health", "/health", "/api")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from chatwoot_health.artifacts import Artifact, CheckResult, RunStatus
+from chatwoot_health.models.artifact import Artifact, CheckResult, RunStatus
 from chatwoot_health.redact import printable_fields
 from chatwoot_health.render.style import badge
 from chatwoot_health.state import State

@@ -22,7 +22,6 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from chatwoot_health.artifacts import Inbox
 from chatwoot_health.httpbody import (
     MAX_BODY_BYTES,
     MAX_JSON_VALUES,
@@ -31,6 +30,7 @@ from chatwoot_health.httpbody import (
     check_json,
     decode_json,
 )
+from chatwoot_health.models.artifact import Inbox
 from chatwoot_health.probes.chatwoot import MAX_REPORT_INBOXES, _inboxes_in_turn
 from chatwoot_health.probes.http import get
 from tests.factory import artifact, write_all

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from chatwoot_health.artifacts import InboxHour
+from chatwoot_health.models.artifact import InboxHour
 from tests.factory import T0, artifact, write_all
 from tests.hostile.support import REPO, Outcome, assert_one_line_error, run_cli
 
@@ -294,7 +294,7 @@ def test_terminal_escapes_in_remote_text_are_not_emitted(tmp_path: Path) -> None
 
 
 def test_check_table_strips_escapes() -> None:
-    from chatwoot_health.artifacts import CheckResult
+    from chatwoot_health.models.artifact import CheckResult
     from chatwoot_health.render.check import render_table
 
     bad = CheckResult(name="api_services", ok=False, state="down", error=f"x{ESCAPES}y\nz")

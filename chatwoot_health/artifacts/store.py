@@ -1,43 +1,38 @@
-"""The artifact: one JSON file per ``check`` run, the single source every report is computed from.
+"""The artifacts directory: choosing files by name, reading them tolerantly, writing new ones.
 
-Schema version 1 (``schema/artifact-v1.json`` is generated from these models). Writes are atomic
-(temporary file in the same directory, fsync, rename) and names are unique, so readers never see
-half a file and overlapping runs never clobber each other. Reads are tolerant: a file that is not a
+Writes are atomic (temporary file in the same directory, fsync, exclusive link into place; see
+:func:`chatwoot_health.fileio.write_text_atomic`) and names are unique, so readers never see half
+a file and overlapping runs never clobber each other. Reads are tolerant: a file that is not a
 valid artifact is skipped and counted, never fatal.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import gc
 import json
 import os
 import re
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeAlias, TypeVar
 
 import msgspec
-from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    ValidationError,
+from pydantic import ValidationError
+
+from chatwoot_health.artifacts.fast import DETAILED_DECODER, RECORD_DECODER, ArtifactCore
+from chatwoot_health.fileio import (
+    FileExists,
+    NotReadable,
+    WriteError,
+    read_regular,
+    write_text_atomic,
 )
+from chatwoot_health.models.artifact import SCHEMA_VERSION, Artifact
+from chatwoot_health.timeutil import compact_stamp, iso, parse_stamp
 
-from chatwoot_health.fileio import NotReadable, WriteError, read_regular, write_atomic
-from chatwoot_health.redact import redact_url
-from chatwoot_health.timeutil import compact_stamp, in_range, iso, parse_stamp
-
-SCHEMA_VERSION = 1
 #: A real artifact is ~3 KB; a bigger file is skipped (and counted) without being read.
 MAX_ARTIFACT_BYTES = 4 * 1024 * 1024
 DEFAULT_ARTIFACTS_DIR = Path("artifacts/ops/chatwoot-health")
@@ -45,304 +40,6 @@ DEFAULT_ARTIFACTS_DIR = Path("artifacts/ops/chatwoot-health")
 #: ``20261127T004500Z-3f9a1c.json``: the name alone places a file in time, so a report opens
 #: only the files in its window.
 FILE_NAME = re.compile(r"^(\d{8}T\d{6}Z)-([0-9a-z]{4,16})\.json$")
-
-#: An instant: a time zone is required (a naive time in a file is rejected, not guessed).
-UtcDatetime = Annotated[
-    AwareDatetime,
-    AfterValidator(in_range),  # UTC, 1970–9000: no overflow after the offset is applied
-    PlainSerializer(lambda moment: iso(moment), return_type=str, when_used="json"),
-]
-
-
-def _is_none(value: object) -> bool:
-    return value is None
-
-
-#: A probe's error text: it may quote a URL (credentials redacted before it reaches the file).
-ErrorText = Annotated[str, AfterValidator(redact_url)]
-
-
-class _Frozen(BaseModel):
-    # NaN and infinities are not measurements: a file holding one is skipped, like any bad file.
-    model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
-
-
-class RunStatus(StrEnum):
-    OK = "ok"
-    DEGRADED = "degraded"
-    DOWN = "down"
-    UNKNOWN = "unknown"
-
-
-class CheckResult(_Frozen):
-    """One probe's measurement. ``ok`` is null when the probe was skipped (it then counts as
-    neither up nor down)."""
-
-    name: str
-    ok: bool | None
-    status_code: int | None = None
-    duration_ms: float | None = None
-    error: ErrorText | None = None
-    # The fields below are left out of the file when empty: eight checks a run, 8,640 runs a
-    # month, and every report parses them all.
-    skipped: bool = Field(default=False, exclude_if=lambda value: value is False)
-    skip_reason: str | None = Field(default=None, exclude_if=_is_none)
-    path: str | None = Field(default=None, description="The path that answered (liveness probe).")
-    state: str | None = Field(
-        default=None,
-        exclude_if=_is_none,
-        description="agent_sdk: online | slow | offline | not_configured; "
-        "api_services: ok | failing; rails_health: up | down | no_path.",
-    )
-    detail: dict[str, str | int | float | bool | None] | None = Field(
-        default=None,
-        exclude_if=_is_none,
-        description="Small, secret-free facts (e.g. data_services, version).",
-    )
-
-    @property
-    def counts(self) -> bool:
-        return not self.skipped and self.ok is not None
-
-
-class ConversationCounts(_Frozen):
-    open: int
-    pending: int
-    resolved: int
-    snoozed: int
-
-
-class Inbox(_Frozen):
-    id: int
-    name: str
-    channel_type: str
-
-
-class AgentSummary(_Frozen):
-    name: str
-    role: str | None = None
-    availability: str
-
-
-class Agents(_Frozen):
-    online: int
-    busy: int
-    offline: int
-    members: list[AgentSummary] = Field(default_factory=list)
-
-
-class Profile(_Frozen):
-    """Who the token belongs to. Deliberately no tokens, e-mail or raw response."""
-
-    user_id: int
-    name: str
-    role: str | None = None
-    availability: str | None = None
-
-
-class InboxHour(_Frozen):
-    """One inbox's hourly bucket from the v2 reports time series.
-
-    ``report`` merges buckets across runs by (inbox_id, hour), the latest run winning.
-    """
-
-    inbox_id: int
-    channel_type: str
-    hour: UtcDatetime
-    incoming_messages: int
-    avg_first_response_seconds: float | None = None
-    first_response_count: int = 0
-
-
-# The schema of record: writing, the JSON Schema, validation with precise messages.
-class Artifact(_Frozen):
-    """One run of ``check``: schema version 1."""
-
-    schema_version: Literal[1] = 1
-    checked_at: UtcDatetime
-    status: RunStatus
-    instance: str
-    account_id: int | None = None
-    duration_ms: float | None = None
-    checks: list[CheckResult]
-    conversations: ConversationCounts | None = None
-    agents: Agents | None = None
-    tool_version: str
-
-    def check(self, name: str) -> CheckResult | None:
-        return _find(self.checks, name)
-
-    @functools.cached_property
-    def latencies(self) -> tuple[tuple[str, float], ...]:
-        """(check name, duration) of the checks that succeeded: the response-time samples."""
-        return _latencies(self.checks)
-
-    @functools.cached_property
-    def liveness(self) -> Liveness:
-        """The liveness verdict of this run; ``unknown`` (skipped, no path) counts as neither."""
-        return _liveness(self.check("rails_health"))
-
-    profile: Profile | None = None
-    inboxes: list[Inbox] | None = None
-    inbox_activity: list[InboxHour] | None = None
-
-    def to_json(self) -> str:
-        # Compact: cron writes 8,640 of these a month and every report parses them.
-        return self.model_dump_json() + "\n"
-
-
-# --------------------------------------------------------------------------- the fast read
-# A 30-day report reads 8,640 artifacts, and building pydantic models costs ~70 µs a file. A
-# report decodes them instead into these msgspec structs (~10 µs): the fields the report sections
-# use, with the same names, types and constraints (schema version, instants with a time zone);
-# the per-inbox buckets only for runs inside the channel horizon. Anything they reject is parsed
-# again with :class:`Artifact`, for the precise message. tests/test_artifacts.py keeps the two in
-# step.
-
-AwareInstant = Annotated[datetime, msgspec.Meta(tz=True)]
-#: A finite number (the model's ``allow_inf_nan=False``): NaN fails every bound, ±inf these.
-Finite = Annotated[float, msgspec.Meta(ge=-1e300, le=1e300)]
-
-
-class CheckRecord(msgspec.Struct, frozen=True):
-    name: str
-    ok: bool | None
-    status_code: int | None = None
-    duration_ms: Finite | None = None
-    error: str | None = None
-    skipped: bool = False
-    skip_reason: str | None = None
-    state: str | None = None
-
-
-class ConversationRecord(msgspec.Struct, frozen=True):
-    open: int
-    pending: int
-    resolved: int
-    snoozed: int
-
-
-class AgentRecord(msgspec.Struct, frozen=True):
-    name: str
-    availability: str
-    role: str | None = None
-
-
-class AgentsRecord(msgspec.Struct, frozen=True):
-    online: int
-    busy: int
-    offline: int
-    members: list[AgentRecord] = msgspec.field(default_factory=list)
-
-
-class RunRecord(msgspec.Struct, frozen=True, dict=True):
-    """A run, as the report sections see it (without its per-inbox data)."""
-
-    schema_version: Literal[1]
-    checked_at: AwareInstant
-    status: Literal["ok", "degraded", "down", "unknown"]
-    instance: str
-    checks: list[CheckRecord]
-    tool_version: str
-    account_id: int | None = None
-    duration_ms: Finite | None = None
-    conversations: ConversationRecord | None = None
-    agents: AgentsRecord | None = None
-
-    def __post_init__(self) -> None:
-        _set_utc(self, "checked_at", self.checked_at)
-
-    def check(self, name: str) -> CheckRecord | None:
-        return _find(self.checks, name)
-
-    @functools.cached_property
-    def latencies(self) -> tuple[tuple[str, float], ...]:
-        return _latencies(self.checks)
-
-    @functools.cached_property
-    def liveness(self) -> Liveness:
-        return _liveness(self.check("rails_health"))
-
-
-def _set_utc(record: msgspec.Struct, name: str, moment: datetime) -> None:
-    """The fast reading's twin of ``AfterValidator(in_range)``: UTC, 1970–9000, or a
-    ValueError (msgspec reports it as a validation error; the model then says precisely why)."""
-    msgspec.structs.force_setattr(record, name, in_range(moment))
-
-
-# The verdicts both readings share, over checks of either kind.
-Liveness = Literal["up", "down", "unknown"]
-_Check = TypeVar("_Check", CheckResult, CheckRecord)
-
-
-def _find(checks: Sequence[_Check], name: str) -> _Check | None:
-    for result in checks:
-        if result.name == name:
-            return result
-    return None
-
-
-def _latencies(
-    checks: Sequence[CheckResult] | Sequence[CheckRecord],
-) -> tuple[tuple[str, float], ...]:
-    return tuple(
-        (check.name, check.duration_ms)
-        for check in checks
-        if check.ok is True and not check.skipped and check.duration_ms is not None
-    )
-
-
-def _liveness(check: CheckResult | CheckRecord | None) -> Liveness:
-    if check is None or check.skipped or check.ok is None:
-        return "unknown"
-    return "up" if check.ok else "down"
-
-
-class InboxHourRecord(msgspec.Struct, frozen=True):
-    """:class:`InboxHour`, decoded fast."""
-
-    inbox_id: int
-    channel_type: str
-    hour: AwareInstant
-    incoming_messages: int
-    avg_first_response_seconds: Finite | None = None
-    first_response_count: int = 0
-
-    def __post_init__(self) -> None:
-        _set_utc(self, "hour", self.hour)
-
-
-class DetailedRunRecord(RunRecord, frozen=True, dict=True):
-    """A run inside the channel horizon: the record and its per-inbox buckets.
-
-    Every such run is decoded with its buckets, so that for each (inbox, hour) the latest run
-    that *has* the bucket wins, even when a later run lacks that inbox.
-    """
-
-    inbox_activity: list[InboxHourRecord] | None = None
-
-
-#: What a report reads: a full artifact, or the record of a run.
-ArtifactCore: TypeAlias = Artifact | RunRecord
-#: One inbox's hourly bucket, from either reading.
-Bucket: TypeAlias = InboxHour | InboxHourRecord
-
-_RECORD_DECODER = msgspec.json.Decoder(RunRecord)
-_DETAILED_DECODER = msgspec.json.Decoder(DetailedRunRecord)
-
-
-def buckets_of(artifact: ArtifactCore) -> Sequence[Bucket] | None:
-    """The run's per-inbox buckets; None when it has none or was read without them."""
-    if isinstance(artifact, Artifact | DetailedRunRecord):
-        return artifact.inbox_activity
-    return None
-
-
-def json_schema() -> dict[str, Any]:
-    schema = Artifact.model_json_schema(mode="serialization")
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "chatwoot-health artifact, schema version 1"
-    return schema
 
 
 # --------------------------------------------------------------------------- writing
@@ -357,38 +54,28 @@ def artifact_name(checked_at: datetime) -> str:
 
 
 def write_artifact(directory: Path, artifact: Artifact, durable: bool = True) -> Path:
-    """Write atomically: temporary file in ``directory``, fsync, then an exclusive link into place.
+    """Write atomically under a new unique name (an exclusive link: two runs in the same second
+    can never overwrite each other).
 
     ``durable=False`` skips the fsyncs (still atomic for readers); only the demo uses it.
     """
-    payload = artifact.to_json().encode()
+    text = artifact.to_json()
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ArtifactWriteError(f"cannot write to {directory}: {exc.strerror or exc}") from None
-
-    def place(tmp: Path) -> Path:
-        for _ in range(8):
-            target = directory / artifact_name(artifact.checked_at)
-            try:
-                # link() fails if the target exists, unlike rename(): two runs in the same second
-                # can never overwrite each other.
-                os.link(tmp, target)
-            except FileExistsError:
-                continue
-            except OSError:
-                os.replace(tmp, target)  # file systems without hard links
-            return target
-        raise ArtifactWriteError(  # pragma: no cover - 8 collisions of 32 random bits
-            f"cannot find a free artifact name in {directory}"
-        )
-
-    try:
-        return write_atomic(directory, payload, place, durable=durable)
-    except ArtifactWriteError:
-        raise
-    except WriteError as exc:
-        raise ArtifactWriteError(str(exc)) from None
+    for _ in range(8):
+        target = directory / artifact_name(artifact.checked_at)
+        try:
+            write_text_atomic(target, text, exclusive=True, durable=durable)
+        except FileExists:
+            continue
+        except WriteError as exc:
+            raise ArtifactWriteError(str(exc)) from None
+        return target
+    raise ArtifactWriteError(  # pragma: no cover - 8 collisions of 32 random bits
+        f"cannot find a free artifact name in {directory}"
+    )
 
 
 # --------------------------------------------------------------------------- reading
@@ -509,10 +196,6 @@ def list_artifact_files(
     return ArtifactDirectory(directory).files(start, end)
 
 
-def first_artifact_time(directory: Path) -> datetime | None:
-    return ArtifactDirectory(directory).first_time()
-
-
 def _read_bytes(path: str) -> bytes | OSError:
     """A regular file, not through a link, at most :data:`MAX_ARTIFACT_BYTES` (or why not)."""
     try:
@@ -531,7 +214,7 @@ def parse_record(raw: bytes | OSError, detailed: bool = False) -> ArtifactCore:
     through :func:`parse_artifact`, for the precise message."""
     if not isinstance(raw, OSError):
         try:
-            return (_DETAILED_DECODER if detailed else _RECORD_DECODER).decode(raw)
+            return (DETAILED_DECODER if detailed else RECORD_DECODER).decode(raw)
         except (msgspec.DecodeError, RecursionError):
             pass
     return parse_artifact(raw)
@@ -621,8 +304,8 @@ def _read_into(
 ) -> None:
     """Parse the window with msgspec, the per-inbox buckets only where they can matter.
 
-    Runs named from ``detail_since`` on are decoded with their buckets (:class:`DetailedRunRecord`,
-    ~15 µs a file), every other run without them (:class:`RunRecord`, ~10 µs); whatever msgspec
+    Runs named from ``detail_since`` on are decoded with their buckets (``DetailedRunRecord``,
+    ~15 µs a file), every other run without them (``RunRecord``, ~10 µs); whatever msgspec
     rejects is parsed again with :class:`Artifact` for the precise message.
     """
     base = os.fspath(listing.path) + os.sep

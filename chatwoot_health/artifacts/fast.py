@@ -1,0 +1,141 @@
+"""The fast read of an artifact: msgspec structs mirroring the schema's models.
+
+A 30-day report reads 8,640 artifacts, and building pydantic models costs ~70 µs a file. A report
+decodes them instead into these msgspec structs (~10 µs): the fields the report sections use, with
+the same names, types and constraints (schema version, instants with a time zone); the per-inbox
+buckets only for runs inside the channel horizon. Anything they reject is parsed again with
+:class:`~chatwoot_health.models.artifact.Artifact`, for the precise message
+(:func:`chatwoot_health.artifacts.store.parse_record`). tests/test_artifacts.py keeps the two in
+step.
+
+Types and decoders only: no file is opened here, so metrics may depend on :data:`ArtifactCore`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Literal, TypeAlias
+
+import msgspec
+
+from chatwoot_health.models.artifact import (
+    Artifact,
+    InboxHour,
+    Liveness,
+    find_check,
+    latencies_of,
+    liveness_of,
+)
+from chatwoot_health.timeutil import in_range
+
+AwareInstant = Annotated[datetime, msgspec.Meta(tz=True)]
+#: A finite number (the model's ``allow_inf_nan=False``): NaN fails every bound, ±inf these.
+Finite = Annotated[float, msgspec.Meta(ge=-1e300, le=1e300)]
+
+
+class CheckRecord(msgspec.Struct, frozen=True):
+    name: str
+    ok: bool | None
+    status_code: int | None = None
+    duration_ms: Finite | None = None
+    error: str | None = None
+    skipped: bool = False
+    skip_reason: str | None = None
+    state: str | None = None
+
+
+class ConversationRecord(msgspec.Struct, frozen=True):
+    open: int
+    pending: int
+    resolved: int
+    snoozed: int
+
+
+class AgentRecord(msgspec.Struct, frozen=True):
+    name: str
+    availability: str
+    role: str | None = None
+
+
+class AgentsRecord(msgspec.Struct, frozen=True):
+    online: int
+    busy: int
+    offline: int
+    members: list[AgentRecord] = msgspec.field(default_factory=list)
+
+
+class RunRecord(msgspec.Struct, frozen=True, dict=True):
+    """A run, as the report sections see it (without its per-inbox data)."""
+
+    schema_version: Literal[1]
+    checked_at: AwareInstant
+    status: Literal["ok", "degraded", "down", "unknown"]
+    instance: str
+    checks: list[CheckRecord]
+    tool_version: str
+    account_id: int | None = None
+    duration_ms: Finite | None = None
+    conversations: ConversationRecord | None = None
+    agents: AgentsRecord | None = None
+
+    def __post_init__(self) -> None:
+        _set_utc(self, "checked_at", self.checked_at)
+
+    def check(self, name: str) -> CheckRecord | None:
+        return find_check(self.checks, name)
+
+    @functools.cached_property
+    def latencies(self) -> tuple[tuple[str, float], ...]:
+        return latencies_of(self.checks)
+
+    @functools.cached_property
+    def liveness(self) -> Liveness:
+        return liveness_of(self.check("rails_health"))
+
+
+def _set_utc(record: msgspec.Struct, name: str, moment: datetime) -> None:
+    """The fast reading's twin of ``AfterValidator(in_range)``: UTC, 1970–9000, or a
+    ValueError (msgspec reports it as a validation error; the model then says precisely why)."""
+    msgspec.structs.force_setattr(record, name, in_range(moment))
+
+
+class InboxHourRecord(msgspec.Struct, frozen=True):
+    """:class:`~chatwoot_health.models.artifact.InboxHour`, decoded fast."""
+
+    inbox_id: int
+    channel_type: str
+    hour: AwareInstant
+    incoming_messages: int
+    avg_first_response_seconds: Finite | None = None
+    first_response_count: int = 0
+
+    def __post_init__(self) -> None:
+        _set_utc(self, "hour", self.hour)
+
+
+class DetailedRunRecord(RunRecord, frozen=True, dict=True):
+    """A run inside the channel horizon: the record and its per-inbox buckets.
+
+    Every such run is decoded with its buckets, so that for each (inbox, hour) the latest run
+    that *has* the bucket wins, even when a later run lacks that inbox.
+    """
+
+    inbox_activity: list[InboxHourRecord] | None = None
+
+
+#: What a report reads: a full artifact, or the record of a run.
+ArtifactCore: TypeAlias = Artifact | RunRecord
+#: One inbox's hourly bucket, from either reading.
+Bucket: TypeAlias = InboxHour | InboxHourRecord
+
+RECORD_DECODER = msgspec.json.Decoder(RunRecord)
+DETAILED_DECODER = msgspec.json.Decoder(DetailedRunRecord)
+
+
+def buckets_of(artifact: ArtifactCore) -> Sequence[Bucket] | None:
+    """The run's per-inbox buckets; None when it has none or was read without them."""
+    if isinstance(artifact, Artifact | DetailedRunRecord):
+        return artifact.inbox_activity
+    return None

@@ -1,0 +1,218 @@
+"""The artifact's schema of record: one JSON file per ``check`` run, schema version 1.
+
+``schema/artifact-v1.json`` is generated from these models (:func:`json_schema`). They validate
+what is written and, with precise messages, what a report could not read fast
+(:mod:`chatwoot_health.artifacts.fast` mirrors them; :mod:`chatwoot_health.artifacts.store`
+reads and writes the files).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Annotated, Literal, Protocol, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+)
+
+from chatwoot_health.redact import redact_url
+from chatwoot_health.timeutil import in_range, iso
+
+SCHEMA_VERSION = 1
+
+#: An instant: a time zone is required (a naive time in a file is rejected, not guessed).
+UtcDatetime = Annotated[
+    AwareDatetime,
+    AfterValidator(in_range),  # UTC, 1970–9000: no overflow after the offset is applied
+    PlainSerializer(lambda moment: iso(moment), return_type=str, when_used="json"),
+]
+
+
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+#: A probe's error text: it may quote a URL (credentials redacted before it reaches the file).
+ErrorText = Annotated[str, AfterValidator(redact_url)]
+
+
+class _Frozen(BaseModel):
+    # NaN and infinities are not measurements: a file holding one is skipped, like any bad file.
+    model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
+
+
+class RunStatus(StrEnum):
+    OK = "ok"
+    DEGRADED = "degraded"
+    DOWN = "down"
+    UNKNOWN = "unknown"
+
+
+class CheckResult(_Frozen):
+    """One probe's measurement. ``ok`` is null when the probe was skipped (it then counts as
+    neither up nor down)."""
+
+    name: str
+    ok: bool | None
+    status_code: int | None = None
+    duration_ms: float | None = None
+    error: ErrorText | None = None
+    # The fields below are left out of the file when empty: eight checks a run, 8,640 runs a
+    # month, and every report parses them all.
+    skipped: bool = Field(default=False, exclude_if=lambda value: value is False)
+    skip_reason: str | None = Field(default=None, exclude_if=_is_none)
+    path: str | None = Field(default=None, description="The path that answered (liveness probe).")
+    state: str | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description="agent_sdk: online | slow | offline | not_configured; "
+        "api_services: ok | failing; rails_health: up | down | no_path.",
+    )
+    detail: dict[str, str | int | float | bool | None] | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description="Small, secret-free facts (e.g. data_services, version).",
+    )
+
+
+class ConversationCounts(_Frozen):
+    open: int
+    pending: int
+    resolved: int
+    snoozed: int
+
+
+class Inbox(_Frozen):
+    id: int
+    name: str
+    channel_type: str
+
+
+class AgentSummary(_Frozen):
+    name: str
+    role: str | None = None
+    availability: str
+
+
+class Agents(_Frozen):
+    online: int
+    busy: int
+    offline: int
+    members: list[AgentSummary] = Field(default_factory=list)
+
+
+class Profile(_Frozen):
+    """Who the token belongs to. Deliberately no tokens, e-mail or raw response."""
+
+    user_id: int
+    name: str
+    role: str | None = None
+    availability: str | None = None
+
+
+class InboxHour(_Frozen):
+    """One inbox's hourly bucket from the v2 reports time series.
+
+    ``report`` merges buckets across runs by (inbox_id, hour), the latest run winning.
+    """
+
+    inbox_id: int
+    channel_type: str
+    hour: UtcDatetime
+    incoming_messages: int
+    avg_first_response_seconds: float | None = None
+    first_response_count: int = 0
+
+
+# The schema of record: writing, the JSON Schema, validation with precise messages.
+class Artifact(_Frozen):
+    """One run of ``check``: schema version 1."""
+
+    schema_version: Literal[1] = 1
+    checked_at: UtcDatetime
+    status: RunStatus
+    instance: str
+    account_id: int | None = None
+    duration_ms: float | None = None
+    checks: list[CheckResult]
+    conversations: ConversationCounts | None = None
+    agents: Agents | None = None
+    tool_version: str
+
+    def check(self, name: str) -> CheckResult | None:
+        return find_check(self.checks, name)
+
+    @functools.cached_property
+    def latencies(self) -> tuple[tuple[str, float], ...]:
+        """(check name, duration) of the checks that succeeded: the response-time samples."""
+        return latencies_of(self.checks)
+
+    @functools.cached_property
+    def liveness(self) -> Liveness:
+        """The liveness verdict of this run; ``unknown`` (skipped, no path) counts as neither."""
+        return liveness_of(self.check("rails_health"))
+
+    profile: Profile | None = None
+    inboxes: list[Inbox] | None = None
+    inbox_activity: list[InboxHour] | None = None
+
+    def to_json(self) -> str:
+        # Compact: cron writes 8,640 of these a month and every report parses them.
+        return self.model_dump_json() + "\n"
+
+
+def json_schema() -> dict[str, object]:
+    schema: dict[str, object] = Artifact.model_json_schema(mode="serialization")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "chatwoot-health artifact, schema version 1"
+    return schema
+
+
+# --------------------------------------------------------------------------- verdicts
+# Shared by the model and its fast mirror (artifacts/fast.py), over checks of either kind.
+
+Liveness = Literal["up", "down", "unknown"]
+
+
+class CheckLike(Protocol):
+    """What a verdict reads of a check: :class:`CheckResult` or its fast mirror."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def ok(self) -> bool | None: ...
+    @property
+    def skipped(self) -> bool: ...
+    @property
+    def duration_ms(self) -> float | None: ...
+
+
+_Check = TypeVar("_Check", bound=CheckLike)
+
+
+def find_check(checks: Sequence[_Check], name: str) -> _Check | None:
+    for result in checks:
+        if result.name == name:
+            return result
+    return None
+
+
+def latencies_of(checks: Sequence[CheckLike]) -> tuple[tuple[str, float], ...]:
+    return tuple(
+        (check.name, check.duration_ms)
+        for check in checks
+        if check.ok is True and not check.skipped and check.duration_ms is not None
+    )
+
+
+def liveness_of(check: CheckLike | None) -> Liveness:
+    if check is None or check.skipped or check.ok is None:
+        return "unknown"
+    return "up" if check.ok else "down"
