@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import httpx
+
 from chatwoot_health import __version__
 from chatwoot_health.artifacts.store import ArtifactWriteError, write_artifact
 from chatwoot_health.models.artifact import Artifact, CheckResult, RunStatus
@@ -77,9 +79,13 @@ def build_artifact(
     )
 
 
-def run_check(options: CheckOptions, now: datetime) -> CheckOutcome:
+def run_check(
+    options: CheckOptions, now: datetime, transport: httpx.AsyncBaseTransport | None = None
+) -> CheckOutcome:
+    """Probe, judge, write the artifact. ``transport`` is a seam for tests; the CLI never sets
+    it (see :func:`~chatwoot_health.probes.chatwoot.run_probes`)."""
     started = time.perf_counter()
-    data = asyncio.run(run_probes(options.probes, now))
+    data = asyncio.run(run_probes(options.probes, now, transport))
     duration_ms = round((time.perf_counter() - started) * 1000, 1)
     artifact = build_artifact(data, options.probes, now, duration_ms)
     code = exit_code_for(artifact.status, data.auth_rejected)

@@ -598,8 +598,14 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-async def run_probes(settings: ProbeSettings, now: datetime) -> ProbeData:
-    """Run every probe concurrently with one client; never raises for network trouble."""
+async def run_probes(
+    settings: ProbeSettings, now: datetime, transport: httpx.AsyncBaseTransport | None = None
+) -> ProbeData:
+    """Run every probe concurrently with one client; never raises for network trouble.
+
+    ``transport``: a seam for tests (``httpx.MockTransport``); by default the real one, with the
+    verifying TLS context and the environment's proxies.
+    """
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
     headers = {
         "User-Agent": "chatwoot-health",
@@ -611,6 +617,7 @@ async def run_probes(settings: ProbeSettings, now: datetime) -> ProbeData:
         headers=headers,
         limits=limits,
         follow_redirects=False,
-        verify=_tls_context(),
+        verify=_tls_context() if transport is None else True,  # a given transport brings its own
+        transport=transport,
     ) as client:
         return await _Run(client, settings, now.astimezone(UTC)).run()
