@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install PostgreSQL (server binaries: initdb, pg_ctl, postgres) for the Supabase integration
 # tests, if it is not there yet. Idempotent; needs root on Debian (apt-get). The tests start
-# their own throwaway server on a free loopback port (tests/postgres_server.py), so the
+# their own throwaway server on a free loopback port (tests/servers/postgres_server.py), so the
 # cluster that Debian's package may create is not used and need not be running.
 set -euo pipefail
 

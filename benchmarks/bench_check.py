@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 from chatwoot_health.check import CheckOptions, run_check  # noqa: E402
 from chatwoot_health.state import ExitCode  # noqa: E402
 from chatwoot_health.timeutil import utc_now  # noqa: E402
-from tests.chatwoot_server import ChatwootServer  # noqa: E402
 from tests.fixtures_chatwoot import fake_token, probe_settings  # noqa: E402
+from tests.servers.chatwoot_server import ChatwootServer  # noqa: E402
 
 ROUND_TRIPS_ALLOWED = 2.5
 

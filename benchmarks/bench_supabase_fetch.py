@@ -1,9 +1,9 @@
 """Fetch time of 50,000 ``decision_log`` rows in the window (50 pages of 1,000).
 
 Runs the real ``supabase`` client through :class:`SupabaseSource` against the PostgREST protocol
-stand-in (tests/pgrest_server.py) over a throwaway real PostgreSQL on 127.0.0.1, so the number
-covers HTTP, JSON and row parsing but no internet round trips (on a real project add ~one RTT per
-page). Standalone: ``python benchmarks/bench_supabase_fetch.py [--rows N] [--repeat N]``.
+stand-in (tests/servers/pgrest_server.py) over a throwaway real PostgreSQL on 127.0.0.1, so the
+number covers HTTP, JSON and row parsing but no internet round trips (on a real project add ~one
+RTT per page). Standalone: ``python benchmarks/bench_supabase_fetch.py [--rows N] [--repeat N]``.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     from pydantic import SecretStr
 
     from chatwoot_health.sources.supabase import PAGE_SIZE, SupabaseSettings, SupabaseSource
-    from tests.pgrest_server import PgRestStandIn
-    from tests.postgres_server import start_postgres
+    from tests.servers.pgrest_server import PgRestStandIn
+    from tests.servers.postgres_server import start_postgres
 
     began = time.perf_counter()
     server = start_postgres()

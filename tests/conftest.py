@@ -68,7 +68,9 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def runner() -> CliRunner:
-    return CliRunner()
+    """The one runner of CLI tests: an exception is a traceback in the test, never a quiet exit
+    code 1 (the CLI's own last resort turns real errors into one line and exit 3)."""
+    return CliRunner(catch_exceptions=False)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from pydantic import SecretStr
 
 from chatwoot_health.check import CheckOptions, CheckOutcome, run_check
 from chatwoot_health.probes.chatwoot import ProbeSettings
-from tests.chatwoot_server import (
+from tests.servers.chatwoot_server import (
     AGENT_PATH,
     MEMBER_ACCOUNT,
     ChatwootServer,

@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.pgrest_server import PgRestStandIn
-from tests.postgres_server import PostgresServer, PostgresUnavailable, start_postgres
+from tests.servers.pgrest_server import PgRestStandIn
+from tests.servers.postgres_server import PostgresServer, PostgresUnavailable, start_postgres
 
 TABLES = ("decision_log", "approvals_history", "notifications")
 

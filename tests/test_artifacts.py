@@ -18,8 +18,8 @@ from chatwoot_health.check import CheckOutcome
 from chatwoot_health.cli import main
 from chatwoot_health.models.artifact import Artifact
 from chatwoot_health.state import ExitCode
-from tests.chatwoot_server import ChatwootServer
 from tests.fixtures_chatwoot import NOW, CheckCli, CheckEnv, Unreachable, run_core
+from tests.servers.chatwoot_server import ChatwootServer
 
 NAME = re.compile(r"^\d{8}T\d{6}Z-[0-9a-z]+\.json$")
 

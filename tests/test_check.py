@@ -26,14 +26,14 @@ from chatwoot_health.models.artifact import (
 )
 from chatwoot_health.probes.http import describe_transport_error
 from chatwoot_health.state import ExitCode
-from tests.chatwoot_server import (
+from tests.fixtures_chatwoot import NOW, Unreachable, run_core
+from tests.servers.chatwoot_server import (
     AGENT_PATH,
     DEFAULT_COUNTS,
     ChatwootServer,
     first_response,
     incoming_messages,
 )
-from tests.fixtures_chatwoot import NOW, Unreachable, run_core
 
 INBOXES = "/api/v1/accounts/1/inboxes"
 AGENTS = "/api/v1/accounts/1/agents"

@@ -16,7 +16,6 @@ import pytest
 from click.testing import CliRunner
 
 from chatwoot_health.cli import main
-from tests.chatwoot_server import AGENT_PATH, ChatwootServer, closed_port, secret_values
 from tests.fixtures_chatwoot import (
     CheckCli,
     CheckEnv,
@@ -26,6 +25,7 @@ from tests.fixtures_chatwoot import (
     only_artifact,
     pick,
 )
+from tests.servers.chatwoot_server import AGENT_PATH, ChatwootServer, closed_port, secret_values
 
 REFUSED = "connection refused: is the service running and the URL right?"
 RESULT_KEYS = ("ok", "status_code", "error", "path", "state")

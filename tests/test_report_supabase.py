@@ -1,7 +1,7 @@
 """``report`` with Supabase: SLA, approvals, review queue, outages and --notify.
 
-Runs the real supabase client against the PostgREST *protocol stand-in* (tests/pgrest_server.py)
-over a real PostgreSQL with the shipped migration applied.
+Runs the real supabase client against the PostgREST *protocol stand-in*
+(tests/servers/pgrest_server.py) over a real PostgreSQL with the shipped migration applied.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from freezegun import freeze_time
 from chatwoot_health.cli import main
 from tests.factory import artifact, write_all
 from tests.fixtures_postgres import InsertRows
-from tests.pgrest_server import PgRestStandIn
+from tests.servers.pgrest_server import PgRestStandIn
 
 pytestmark = pytest.mark.postgres
 
@@ -277,8 +277,8 @@ def test_not_configured_changes_nothing_and_imports_nothing(history: Path) -> No
         "import sys\n"
         "from click.testing import CliRunner\n"
         "from chatwoot_health.cli import main\n"
-        f"r = CliRunner().invoke(main, ['report', '--artifacts-dir', {str(history)!r}, "
-        f"'--at', {AT.isoformat()!r}, '--format', 'json'])\n"
+        "r = CliRunner(catch_exceptions=False).invoke(main, ['report', "
+        f"'--artifacts-dir', {str(history)!r}, '--at', {AT.isoformat()!r}, '--format', 'json'])\n"
         "import json; d = json.loads(r.stdout)\n"
         "print(r.exit_code, d['sla']['status'], d['approvals']['status'], "
         "'supabase' in sys.modules)\n"

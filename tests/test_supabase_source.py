@@ -1,5 +1,6 @@
 """SupabaseSource through the real ``supabase`` client, against the PostgREST protocol stand-in
-(tests/pgrest_server.py, not PostgREST itself) over a real PostgreSQL with the shipped migration.
+(tests/servers/pgrest_server.py, not PostgREST itself) over a real PostgreSQL with the shipped
+migration.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from chatwoot_health.sources.supabase import (
     SupabaseSource,
 )
 from tests.fixtures_postgres import InsertRows
-from tests.pgrest_server import PgRestStandIn
-from tests.postgres_server import apply_migration, free_port
+from tests.servers.pgrest_server import PgRestStandIn
+from tests.servers.postgres_server import apply_migration, free_port
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 INSTANCE = "chat.example.com"

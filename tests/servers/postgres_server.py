@@ -24,7 +24,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MIGRATION = ROOT / "supabase" / "migrations" / "20261127000000_chatwoot_health.sql"
 INSTALL_HINT = "run .ci/install-system-deps.sh (as root) to install PostgreSQL"
 DATABASE = "chatwoot_health"

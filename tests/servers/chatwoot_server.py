@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
-EXAMPLES = Path(__file__).resolve().parent / "data" / "chatwoot"
+EXAMPLES = Path(__file__).resolve().parent.parent / "data" / "chatwoot"
 
 AGENT_PATH = "/agent/health"
 #: Accounts this server knows: 1 = the token's user is a member, 2 = exists but the user is not a
