@@ -1,0 +1,532 @@
+"""The ASGI app: :func:`create_app` builds it from typed settings, so tests drive the same app
+in-process or under uvicorn, and ``serve`` only hands it to uvicorn.
+
+Routes (``P`` = the prefix, default ``/admin/chatwoot-health``):
+
+==========================  ======  ==========================================================
+``P/``                      GET     the dashboard: ``report --format html`` plus the live block
+``P/login``                 GET     the sign-in form (field ``token``); public
+``P/login``                 POST    sign in: break-glass or a Chatwoot administrator; public
+``P/logout``                POST    sign out (CSRF)
+``P/run``                   POST    run one full check now (CSRF); 409 while one runs
+``P/state``                 GET     the run state, alerts and a version to poll
+``P/incidents``             GET     the alert episodes, newest first (``?range=24h|7d|30d``)
+``P/report.json``           GET     ``report --format json`` (``?window=&at=``)
+``P/report.csv``            GET     ``report --format csv`` (``?window=&at=``)
+``/metrics``                GET     Prometheus exposition; public only if configured
+``/healthz``                GET     is the scheduler alive; public
+==========================  ======  ==========================================================
+
+Pages answer an anonymous request with a redirect to the sign-in form, the API with 401.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from importlib.resources import files
+from typing import Any, Literal
+
+import anyio.to_thread
+import httpx
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from chatwoot_health.render.prometheus import Family
+from chatwoot_health.report.context import LiveBlock
+from chatwoot_health.serve.auth import Verdict, sign_in, signed_in, start_session
+from chatwoot_health.serve.reports import Rendered, ReportService
+from chatwoot_health.serve.runner import ManualRunner, RunUnavailable, Scheduler
+from chatwoot_health.serve.security import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    RateLimit,
+    SecurityHeaders,
+    Sessions,
+    csrf_token,
+    csrf_valid,
+    nonce_of,
+)
+from chatwoot_health.serve.settings import ServeSettings, session_secret
+
+log = logging.getLogger("chatwoot_health.serve")
+
+Clock = Callable[[], datetime]
+Access = Literal["public", "page", "api", "metrics"]
+Handler = Callable[[Request], Awaitable[Response]]
+RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+POLL_SECONDS = 2
+REFRESH_SECONDS = 60
+TOAST_SECONDS = 12
+#: No request this app accepts carries more (a sign-in form is a few hundred bytes).
+MAX_BODY_BYTES = 16 * 1024
+EXIT_CODE_HEADER = "X-Chatwoot-Health-Exit-Code"
+
+
+@cache
+def templates() -> Environment:
+    return Environment(
+        loader=PackageLoader("chatwoot_health", "serve/templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+@dataclass(frozen=True)
+class Urls:
+    prefix: str
+
+    @property
+    def dashboard(self) -> str:
+        return self.prefix + "/"
+
+    @property
+    def login(self) -> str:
+        return self.prefix + "/login"
+
+    @property
+    def logout(self) -> str:
+        return self.prefix + "/logout"
+
+    @property
+    def run(self) -> str:
+        return self.prefix + "/run"
+
+    @property
+    def state(self) -> str:
+        return self.prefix + "/state"
+
+    @property
+    def incidents(self) -> str:
+        return self.prefix + "/incidents"
+
+
+class Marks:
+    """Per-process placeholders in the cached dashboard, replaced in each response by that
+    response's CSP nonce and the session's CSRF token (unguessable, so no report text can
+    contain one)."""
+
+    def __init__(self) -> None:
+        self.nonce = "nonce" + secrets.token_hex(16)
+        self.csrf = "csrf" + secrets.token_hex(16)
+
+    def fill(self, page: str, nonce: str, csrf: str) -> str:
+        return page.replace(self.nonce, nonce).replace(self.csrf, csrf)
+
+
+def live_block(urls: Urls, marks: Marks) -> LiveBlock:
+    from chatwoot_health.render.html import script_json
+
+    env = templates()
+    common = {"nonce": marks.nonce, "csrf": marks.csrf}
+    config = {
+        "page_url": urls.dashboard,
+        "state_url": urls.state,
+        "run_url": urls.run,
+        "login_url": urls.login,
+        "poll_seconds": POLL_SECONDS,
+        "refresh_seconds": REFRESH_SECONDS,
+        "toast_seconds": TOAST_SECONDS,
+    }
+    script = files("chatwoot_health.serve").joinpath("templates/live.js").read_text("utf-8")
+    return LiveBlock(
+        nonce=marks.nonce,
+        head=Markup(env.get_template("live_head.html.j2").render(**common)),
+        controls=Markup(
+            env.get_template("live_controls.html.j2").render(
+                run_url=urls.run, incidents_url=urls.incidents, logout_url=urls.logout, **common
+            )
+        ),
+        body=Markup(env.get_template("live_body.html.j2").render(config=script_json(config))),
+        script=Markup(script),
+    )
+
+
+def _fmt(moment: datetime | None) -> str:
+    return "" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _iso(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _duration(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 1:
+        return f"{int(delta.total_seconds())} s"
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    parts = [f"{days} d" if days else "", f"{hours} h" if hours else "", f"{mins} min"]
+    return " ".join(part for part in parts if part)
+
+
+def create_app(
+    settings: ServeSettings,
+    *,
+    clock: Clock,
+    transport: httpx.AsyncBaseTransport | None = None,
+    scheduler: Scheduler | None = None,
+) -> Starlette:
+    """The app. ``clock`` is read once per request; ``transport`` (tests) carries the sign-in's
+    request to Chatwoot; ``scheduler`` defaults to :class:`ManualRunner` (run on demand only).
+    Raises :class:`~chatwoot_health.serve.settings.ServeError` if the session secret cannot be
+    read or created."""
+    secret = session_secret(settings)
+    runner: Scheduler = scheduler or ManualRunner(settings.check, clock)
+    urls = Urls(settings.prefix)
+    marks = Marks()
+    reports = ReportService(
+        settings, clock, lambda: runner.status().generation, live_block(urls, marks)
+    )
+    limiter = RateLimit(settings.login_attempts_per_minute)
+    lifetime = settings.session_lifetime.total_seconds()
+
+    def page(name: str, request: Request, status: int = 200, **values: Any) -> HTMLResponse:
+        body = templates().get_template(name).render(nonce=nonce_of(request), **values)
+        return HTMLResponse(body, status_code=status)
+
+    def message(
+        request: Request, title: str, text: str, status: int, tone: str = "red", **extra: Any
+    ) -> HTMLResponse:
+        values: dict[str, Any] = {"run_url": None, "csrf": "", "links": ()}
+        values.update(extra)
+        return page("message.html.j2", request, status, title=title, message=text, tone=tone,
+                    **values)  # fmt: skip
+
+    def refused(request: Request, access: Access) -> Response | None:
+        if access == "public" or (access == "metrics" and settings.metrics_public):
+            return None
+        if signed_in(request.session, clock()):
+            return None
+        if access == "page":
+            return RedirectResponse(urls.login, status_code=303)
+        return JSONResponse({"error": "sign in first"}, status_code=401)
+
+    def guarded(access: Access, handler: Handler) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            return refused(request, access) or await handler(request)
+
+        endpoint.__name__ = handler.__name__
+        endpoint.access = access  # type: ignore[attr-defined]
+        return endpoint
+
+    async def submitted_csrf(request: Request) -> str | None:
+        header = request.headers.get(CSRF_HEADER)
+        if header:
+            return header
+        try:
+            form = await request.form(max_files=0, max_fields=8, max_part_size=4096)
+        except Exception:  # a malformed body is no token
+            return None
+        value = form.get(CSRF_FIELD)
+        return value if isinstance(value, str) else None
+
+    # ----------------------------------------------------------------------------- pages
+
+    async def dashboard(request: Request) -> Response:
+        rendered = await reports.get("html")
+        csrf = csrf_token(request)
+        if rendered.error is not None:
+            return message(
+                request,
+                "Chatwoot health",
+                rendered.error,
+                200 if rendered.status == 404 else rendered.status,
+                tone="grey" if rendered.status == 404 else "red",
+                run_url=urls.run if settings.check is not None else None,
+                csrf=csrf,
+                links=(("Incident log", urls.incidents),),
+            )
+        return HTMLResponse(marks.fill(rendered.body, nonce_of(request), csrf))
+
+    async def login(request: Request) -> Response:
+        if request.method == "GET":
+            if signed_in(request.session, clock()):
+                return RedirectResponse(urls.dashboard, status_code=303)
+            return login_page(request, 200)
+        client = request.client.host if request.client else "unknown"
+        wait = limiter.attempt(client)
+        if wait is not None:
+            response = login_page(
+                request, 429, "Too many sign-in attempts from this address: wait a minute."
+            )
+            response.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
+            return response
+        try:
+            form = await request.form(max_files=0, max_fields=8, max_part_size=4096)
+        except Exception:
+            return login_page(request, 400, "The sign-in form could not be read.")
+        sent_csrf = form.get(CSRF_FIELD)
+        if not csrf_valid(request, sent_csrf if isinstance(sent_csrf, str) else None):
+            return login_page(request, 403, "The form had expired: sign in again.")
+        token = form.get("token")
+        outcome = await sign_in(settings, token if isinstance(token, str) else "", transport)
+        if outcome.verdict is Verdict.ADMITTED:
+            start_session(request.session, outcome, clock(), lifetime)
+            log.info("sign-in: %s via %s from %s", outcome.who, outcome.via, client)
+            return RedirectResponse(urls.dashboard, status_code=303)
+        log.info("sign-in refused (%s) from %s", outcome.verdict.value, client)
+        tone = "yellow" if outcome.verdict is Verdict.UNREACHABLE else "red"
+        return login_page(request, outcome.verdict.value, outcome.message, tone)
+
+    def login_page(request: Request, status: int, text: str = "", tone: str = "red") -> Response:
+        return page(
+            "login.html.j2",
+            request,
+            status,
+            title="Sign in",
+            message=text,
+            tone=tone,
+            csrf=csrf_token(request),
+            login_url=urls.login,
+            account_id=settings.account_id,
+        )
+
+    async def logout(request: Request) -> Response:
+        if not csrf_valid(request, await submitted_csrf(request)):
+            return message(request, "Sign out", "The form had expired: reload the page.", 403)
+        request.session.clear()
+        return RedirectResponse(urls.login, status_code=303)
+
+    async def run(request: Request) -> Response:
+        by_script = CSRF_HEADER in request.headers
+        if not csrf_valid(request, await submitted_csrf(request)):
+            return JSONResponse({"error": "missing or wrong CSRF token"}, status_code=403)
+        try:
+            started = runner.run_now()
+        except RunUnavailable as exc:
+            return JSONResponse({"error": str(exc)}, status_code=503)
+        if not started:
+            return JSONResponse({"error": "a run is in progress"}, status_code=409)
+        if by_script:
+            return JSONResponse({"started": True}, status_code=202)
+        return RedirectResponse(urls.dashboard, status_code=303)
+
+    async def state(request: Request) -> Response:
+        status = runner.status()
+        default = await reports.get("json")
+        mtime, generation = reports.version()
+        return JSONResponse(
+            {
+                "version": f"{mtime}-{generation}",
+                "run": {
+                    "running": status.running,
+                    "started_at": _iso(status.started_at) or None,
+                    "finished_at": _iso(status.finished_at) or None,
+                    "exit_code": status.exit_code,
+                    "status": status.run_status,
+                    "error": status.error,
+                },
+                "report": {"exit_code": default.exit_code, "error": default.error},
+                "alerts": default.alerts,
+            }
+        )
+
+    async def incidents(request: Request) -> Response:
+        label = request.query_params.get("range", "24h")
+        if label not in RANGES:
+            return message(
+                request, "Incident log", f"range must be one of {', '.join(RANGES)}", 400
+            )
+        now = clock()
+        episodes, note = await anyio.to_thread.run_sync(_episodes, settings, now, RANGES[label])
+        return page(
+            "incidents.html.j2",
+            request,
+            title="Incident log",
+            range=label,
+            ranges=list(RANGES),
+            episodes=episodes,
+            note=note,
+            dashboard_url=urls.dashboard,
+            incidents_url=urls.incidents,
+        )
+
+    # ----------------------------------------------------------------------------- API
+
+    def _query(request: Request) -> tuple[timedelta | None, datetime | None] | Response:
+        from chatwoot_health.timeutil import parse_duration, parse_instant
+
+        window = at = None
+        params = request.query_params
+        try:
+            if "window" in params:
+                window = parse_duration(params["window"])
+        except ValueError as exc:
+            return Response(f"window: {exc}\n", status_code=400, media_type="text/plain")
+        try:
+            if "at" in params:
+                at = parse_instant(params["at"])
+        except ValueError as exc:
+            return Response(f"at: {exc}\n", status_code=400, media_type="text/plain")
+        return window, at
+
+    async def report_as(request: Request, fmt: str, media_type: str) -> Response:
+        query = _query(request)
+        if isinstance(query, Response):
+            return query
+        rendered = await reports.get(fmt, *query)
+        if rendered.error is not None:
+            return Response(rendered.error + "\n", rendered.status, media_type="text/plain")
+        return Response(
+            rendered.body,
+            media_type=media_type,
+            headers={EXIT_CODE_HEADER: str(rendered.exit_code)},
+        )
+
+    async def report_json(request: Request) -> Response:
+        return await report_as(request, "json", "application/json")
+
+    async def report_csv(request: Request) -> Response:
+        return await report_as(request, "csv", "text/csv; charset=utf-8")
+
+    async def metrics(request: Request) -> Response:
+        from chatwoot_health.render.prometheus import exposition
+
+        default = await reports.get("json")
+        windows = [(label, await reports.get("json", length)) for label, length in RANGES.items()]
+        body, media_type = exposition(
+            _families(default, windows, runner.status().probe_ms, clock())
+        )
+        return Response(body, media_type=media_type)
+
+    async def healthz(request: Request) -> Response:
+        tick = runner.last_tick()
+        now = clock()
+        age = None if tick is None else max(0.0, (now - tick).total_seconds())
+        alive = age is not None and age <= runner.stale_after.total_seconds()
+        return JSONResponse(
+            {"status": "ok" if alive else "stale", "last_tick_age_seconds": age},
+            status_code=200 if alive else 503,
+        )
+
+    async def to_dashboard(request: Request) -> Response:
+        return RedirectResponse(urls.dashboard, status_code=308)
+
+    p = settings.prefix
+    routes: list[BaseRoute] = [
+        Route(p + "/", guarded("page", dashboard), methods=["GET"], name="dashboard"),
+        Route(p + "/login", guarded("public", login), methods=["GET", "POST"], name="login"),
+        Route(p + "/logout", guarded("page", logout), methods=["POST"], name="logout"),
+        Route(p + "/run", guarded("api", run), methods=["POST"], name="run"),
+        Route(p + "/state", guarded("api", state), methods=["GET"], name="state"),
+        Route(p + "/incidents", guarded("page", incidents), methods=["GET"], name="incidents"),
+        Route(p + "/report.json", guarded("api", report_json), methods=["GET"], name="json"),
+        Route(p + "/report.csv", guarded("api", report_csv), methods=["GET"], name="csv"),
+        Route("/metrics", guarded("metrics", metrics), methods=["GET"], name="metrics"),
+        Route("/healthz", guarded("public", healthz), methods=["GET"], name="healthz"),
+    ]
+    if p:
+        routes.append(Route(p, guarded("public", to_dashboard), methods=["GET"], name="prefix"))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        runner.start()
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(runner.stop, 8.0)
+
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(Sessions, secret_key=secret, max_age=int(lifetime)),
+        ],
+        lifespan=lifespan,
+        max_body_size=MAX_BODY_BYTES,
+    )
+    app.state.settings = settings
+    app.state.scheduler = runner
+    app.state.reports = reports
+    return app
+
+
+def _families(
+    default: Rendered,
+    windows: list[tuple[str, Rendered]],
+    probe_ms: tuple[tuple[str, float], ...],
+    now: datetime,
+) -> list[Family]:
+    """Parse the cached JSON reports back into the model and take their gauges."""
+    from pydantic import ValidationError
+
+    from chatwoot_health.models.report import Report
+    from chatwoot_health.render.prometheus import families
+
+    def parsed(rendered: Rendered) -> Report | None:
+        if rendered.error is not None:
+            return None
+        try:
+            return Report.model_validate_json(rendered.body)
+        except ValidationError:
+            log.warning("the JSON report did not parse back into the model")
+            return None
+
+    report = parsed(default)
+    if report is None:
+        return []
+    ranges = [(label, item) for label, r in windows if (item := parsed(r)) is not None]
+    return families(report, ranges, dict(probe_ms), now)
+
+
+def _episodes(
+    settings: ServeSettings, now: datetime, length: timedelta
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The incident log rows, newest first, from the notification state beside the artifacts."""
+    from chatwoot_health.notify import default_state_path
+    from chatwoot_health.notify.state import NotifyStore, StateUnavailable
+
+    path = default_state_path(settings.artifacts_dir)
+    if not path.is_file():
+        return [], "No alert has been recorded yet: the alert state is written by the runs."
+    try:
+        with NotifyStore(path) as store:
+            records = store.episodes(now - length, now)
+    except StateUnavailable as exc:
+        return [], f"The alert state could not be read: {exc}"
+    rows = []
+    for record in reversed(records):
+        deliveries = []
+        for delivery in record.deliveries:
+            if delivery.delivered_at is not None:
+                how = f"delivered {_fmt(delivery.delivered_at)}"
+            elif delivery.gave_up_at is not None:
+                how = f"given up {_fmt(delivery.gave_up_at)} ({delivery.last_error})"
+            elif delivery.last_error:
+                how = f"failed {delivery.attempts}× ({delivery.last_error}); retrying"
+            else:
+                how = "pending"
+            deliveries.append(f"{delivery.kind} → {delivery.channel}: {how}")
+        rows.append(
+            {
+                "alert": record.alert,
+                "instance": record.instance,
+                "severity": record.severity.value,
+                "title": record.title,
+                "message": record.message,
+                "started": _fmt(record.started_at),
+                "started_iso": _iso(record.started_at),
+                "ended": _fmt(record.ended_at),
+                "ended_iso": _iso(record.ended_at),
+                "end_reason": record.end_reason.value if record.end_reason else "",
+                "duration": _duration(record.duration(now)),
+                "deliveries": deliveries,
+                "seeded": record.seeded,
+            }
+        )
+    return rows, None
