@@ -11,6 +11,7 @@ import functools
 import os
 import random
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,8 +35,10 @@ from chatwoot_health.models.artifact import (
     Profile,
     RunStatus,
 )
-from chatwoot_health.render.report import RENDERERS, RenderContext
-from chatwoot_health.report import ReportOptions, build_report
+from chatwoot_health.render.report import RENDERERS
+from chatwoot_health.report.build import build_report
+from chatwoot_health.report.context import RenderContext
+from chatwoot_health.report.options import ReportOptions
 from chatwoot_health.state import ExitCode
 from chatwoot_health.timeutil import EARLIEST, iso
 
@@ -126,7 +129,8 @@ def _bucket(
 
 
 def make_artifact(t: datetime, scenario: Scenario, rng: random.Random, seed: int) -> Artifact:
-    down = scenario.in_outage(t)
+    """One run of the demo history. ``rng`` is drawn in a fixed order (checks, queue, run
+    duration), so a seed always writes the same files."""
     spike = scenario.in_spike(t)
 
     def ms(base: float) -> float:
@@ -135,60 +139,91 @@ def make_artifact(t: datetime, scenario: Scenario, rng: random.Random, seed: int
             value *= rng.uniform(18, 45)
         return round(value, 1)
 
-    if down:
-        error = "502 an HTML error page from /health"
-        checks = [
-            CheckResult(
-                name="rails_health",
-                ok=False,
-                status_code=502,
-                duration_ms=ms(40),
-                error=error,
-                path="/rails/health",
-                state="down",
-            ),
-            CheckResult(
-                name="api_services",
-                ok=False,
-                status_code=502,
-                duration_ms=ms(40),
-                error="502 an HTML error page from /api",
-                state="failing",
-            ),
-        ]
-        checks += [
-            CheckResult(
-                name=n,
-                ok=False,
-                status_code=502,
-                duration_ms=ms(40),
-                error="502 an HTML error page",
-            )
-            for n in ("profile", "conversations", "inboxes", "agents")
-        ]
-        checks.append(
-            CheckResult(
-                name="inbox_activity",
-                ok=None,
-                skipped=True,
-                skip_reason="needs the inbox list, which failed",
-            )
-        )
-        checks.append(
-            CheckResult(
-                name="agent_sdk", ok=True, status_code=200, duration_ms=ms(280), state="online"
-            )
-        )
-        return Artifact(
-            checked_at=t,
-            status=judge(checks),
-            instance=INSTANCE,
-            account_id=1,
-            checks=checks,
-            tool_version=__version__,
-            duration_ms=ms(60),
-        )
+    if scenario.in_outage(t):
+        return _outage_run(t, ms)
+    checks = _healthy_checks(ms)
+    conversations = _conversations(t, scenario, rng)
+    agents = _agents(t)
+    current = t.replace(minute=0, second=0, microsecond=0)
+    activity = [
+        _bucket(inbox, hour, t, scenario, seed)
+        for inbox in INBOXES
+        for hour in (current - HOUR, current)
+    ]
+    availability = agents.members[0].availability
+    return Artifact(
+        checked_at=t,
+        status=RunStatus.OK,
+        instance=INSTANCE,
+        account_id=1,
+        duration_ms=ms(260),
+        checks=checks,
+        profile=Profile(
+            user_id=1, name="Alex Admin", role="administrator", availability=availability
+        ),
+        conversations=conversations,
+        inboxes=INBOXES,
+        agents=agents,
+        inbox_activity=activity,
+        tool_version=__version__,
+    )
+
+
+def _outage_run(t: datetime, ms: Callable[[float], float]) -> Artifact:
+    """A run during the outage: every Chatwoot probe gets the proxy's 502, the AI agent is up."""
     checks = [
+        CheckResult(
+            name="rails_health",
+            ok=False,
+            status_code=502,
+            duration_ms=ms(40),
+            error="502 an HTML error page from /health",
+            path="/rails/health",
+            state="down",
+        ),
+        CheckResult(
+            name="api_services",
+            ok=False,
+            status_code=502,
+            duration_ms=ms(40),
+            error="502 an HTML error page from /api",
+            state="failing",
+        ),
+    ]
+    checks += [
+        CheckResult(
+            name=n,
+            ok=False,
+            status_code=502,
+            duration_ms=ms(40),
+            error="502 an HTML error page",
+        )
+        for n in ("profile", "conversations", "inboxes", "agents")
+    ]
+    checks.append(
+        CheckResult(
+            name="inbox_activity",
+            ok=None,
+            skipped=True,
+            skip_reason="needs the inbox list, which failed",
+        )
+    )
+    checks.append(
+        CheckResult(name="agent_sdk", ok=True, status_code=200, duration_ms=ms(280), state="online")
+    )
+    return Artifact(
+        checked_at=t,
+        status=judge(checks),
+        instance=INSTANCE,
+        account_id=1,
+        checks=checks,
+        tool_version=__version__,
+        duration_ms=ms(60),
+    )
+
+
+def _healthy_checks(ms: Callable[[float], float]) -> list[CheckResult]:
+    return [
         CheckResult(
             name="rails_health",
             ok=True,
@@ -221,13 +256,20 @@ def make_artifact(t: datetime, scenario: Scenario, rng: random.Random, seed: int
             name="agent_sdk", ok=True, status_code=200, duration_ms=ms(280), state="online"
         ),
     ]
+
+
+def _conversations(t: datetime, scenario: Scenario, rng: random.Random) -> ConversationCounts:
     pending = rng.randint(14, 17) if scenario.backlog(t) else rng.randint(1, 6)
-    conversations = ConversationCounts(
+    return ConversationCounts(
         open=rng.randint(9, 15),
         pending=pending,
         resolved=rng.randint(40, 55),
         snoozed=rng.randint(0, 2),
     )
+
+
+def _agents(t: datetime) -> Agents:
+    """Two of three agents at work on weekday afternoons (UTC), everyone offline otherwise."""
     local_busy = t.weekday() < 5 and 13 <= t.hour < 22
     states = ["online" if local_busy else "offline", "busy" if local_busy else "offline", "offline"]
     names = [("Alex Admin", "administrator"), ("Sam Reviewer", "agent"), ("Kim", "agent")]
@@ -235,31 +277,11 @@ def make_artifact(t: datetime, scenario: Scenario, rng: random.Random, seed: int
         AgentSummary(name=n, role=r, availability=s)
         for (n, r), s in zip(names, states, strict=True)
     ]
-    agents = Agents(
+    return Agents(
         online=states.count("online"),
         busy=states.count("busy"),
         offline=states.count("offline"),
         members=members,
-    )
-    current = t.replace(minute=0, second=0, microsecond=0)
-    activity = [
-        _bucket(inbox, hour, t, scenario, seed)
-        for inbox in INBOXES
-        for hour in (current - HOUR, current)
-    ]
-    return Artifact(
-        checked_at=t,
-        status=RunStatus.OK,
-        instance=INSTANCE,
-        account_id=1,
-        duration_ms=ms(260),
-        checks=checks,
-        profile=Profile(user_id=1, name="Alex Admin", role="administrator", availability=states[0]),
-        conversations=conversations,
-        inboxes=INBOXES,
-        agents=agents,
-        inbox_activity=activity,
-        tool_version=__version__,
     )
 
 

@@ -13,7 +13,7 @@ import functools
 import ssl
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -164,60 +164,14 @@ class _Run:
     # ------------------------------------------------------------------ probes
 
     async def rails_health(self) -> CheckResult:
-        paths = (self.settings.health_path,) if self.settings.health_path else LIVENESS_PATHS
+        pinned = self.settings.health_path
+        paths = (pinned,) if pinned else LIVENESS_PATHS
         started = time.perf_counter()
         answers = await asyncio.gather(*(self.fetch(path) for path in paths))
         for path, fetched in zip(paths, answers, strict=True):
-            if fetched.status_code == 404 and not self.settings.health_path:
-                continue
-            base = {
-                "name": "rails_health",
-                "path": path,
-                "status_code": fetched.status_code,
-                "duration_ms": fetched.duration_ms,
-            }
-            code = fetched.status_code
-            if code is not None and 200 <= code < 300:
-                if path == "/api":
-                    body = fetched.body if isinstance(fetched.body, dict) else {}
-                    if "data_services" not in body or "queue_services" not in body:
-                        return CheckResult(
-                            **base,
-                            ok=None,
-                            state="no_path",
-                            error=f"{code} on /api but not Chatwoot's status JSON (no "
-                            "data_services/queue_services): is CHATWOOT_BASE_URL the Chatwoot "
-                            "URL, not a proxy or login page?",
-                        )
-                    failing = _failing_services(fetched)
-                    if failing:
-                        return CheckResult(
-                            **base, ok=False, state="down", error=f"/api reports {failing}"
-                        )
-                return CheckResult(**base, ok=True, state="up")
-            if code == 404:  # the pinned path does not exist
-                return CheckResult(
-                    **base,
-                    ok=None,
-                    state="no_path",
-                    error=f"404 on {path}: CHATWOOT_HEALTH_PATH names a path this Chatwoot "
-                    "does not serve (try /health or /api)",
-                )
-            if code is not None and code < 500:
-                # A redirect, 401, 403, 405…: something answers, but not a health check. That
-                # is a configuration problem (a proxy, a login page), not an outage.
-                return CheckResult(
-                    **base,
-                    ok=None,
-                    state="no_path",
-                    error=f"{self.problem(fetched, scoped=False)} — {path} answered {code}, "
-                    "not a health check: a proxy or login in front of Chatwoot? Pin a path with "
-                    "CHATWOOT_HEALTH_PATH",
-                )
-            # No connection, a timeout, TLS, or a 5xx: down.
-            return CheckResult(
-                **base, ok=False, state="down", error=self.problem(fetched, scoped=False)
-            )
+            if fetched.status_code == 404 and not pinned:
+                continue  # not this candidate: the next one in preference order
+            return self._liveness(path, fetched)
         return CheckResult(
             name="rails_health",
             ok=None,
@@ -227,6 +181,42 @@ class _Run:
             error="no liveness path: /rails/health, /health and /api all answered 404, a "
             "configuration problem, not an outage: is CHATWOOT_BASE_URL the Chatwoot URL? Pin a "
             "path with CHATWOOT_HEALTH_PATH",
+        )
+
+    def _liveness(self, path: str, fetched: Fetched) -> CheckResult:
+        """The verdict of the liveness path that answered (a 404 only when the path is pinned)."""
+        base = {
+            "name": "rails_health",
+            "path": path,
+            "status_code": fetched.status_code,
+            "duration_ms": fetched.duration_ms,
+        }
+        code = fetched.status_code
+        if code is not None and 200 <= code < 300:
+            ok, state, error = _api_liveness(fetched) if path == "/api" else (True, "up", None)
+            return CheckResult(**base, ok=ok, state=state, error=error)
+        if code == 404:  # the pinned path does not exist
+            return CheckResult(
+                **base,
+                ok=None,
+                state="no_path",
+                error=f"404 on {path}: CHATWOOT_HEALTH_PATH names a path this Chatwoot "
+                "does not serve (try /health or /api)",
+            )
+        if code is not None and code < 500:
+            # A redirect, 401, 403, 405…: something answers, but not a health check. That
+            # is a configuration problem (a proxy, a login page), not an outage.
+            return CheckResult(
+                **base,
+                ok=None,
+                state="no_path",
+                error=f"{self.problem(fetched, scoped=False)} — {path} answered {code}, "
+                "not a health check: a proxy or login in front of Chatwoot? Pin a path with "
+                "CHATWOOT_HEALTH_PATH",
+            )
+        # No connection, a timeout, TLS, or a 5xx: down.
+        return CheckResult(
+            **base, ok=False, state="down", error=self.problem(fetched, scoped=False)
         )
 
     async def api_services(self) -> CheckResult:
@@ -406,26 +396,7 @@ class _Run:
                 return failed.model_copy(update={"duration_ms": duration})
             if not isinstance(fetched.body, list):
                 return self._shape_error("inbox_activity", fetched, "a time series list")
-        hours = (previous, current)
-        buckets: list[InboxHour] = []
-        for index, inbox in enumerate(inboxes):
-            incoming = _series(answers[2 * index].body)
-            response = _series(answers[2 * index + 1].body)
-            for hour in hours:
-                key = int(hour.timestamp())
-                count_value, _ = incoming.get(key, (0.0, 0))
-                avg, events = response.get(key, (0.0, 0))
-                buckets.append(
-                    InboxHour(
-                        inbox_id=inbox.id,
-                        channel_type=inbox.channel_type,
-                        hour=hour,
-                        incoming_messages=int(count_value),
-                        avg_first_response_seconds=avg if events else None,
-                        first_response_count=events,
-                    )
-                )
-        self.data.inbox_activity = buckets
+        self.data.inbox_activity = _buckets(inboxes, answers, (previous, current))
         return CheckResult(
             name="inbox_activity",
             ok=True,
@@ -557,6 +528,24 @@ def _inboxes_in_turn(inboxes: list[Inbox], now: datetime) -> list[Inbox]:
     return [ordered[(first + i) % len(ordered)] for i in range(MAX_REPORT_INBOXES)]
 
 
+def _api_liveness(fetched: Fetched) -> tuple[bool | None, str, str | None]:
+    """(ok, state, error) when ``/api`` answered 2xx as the liveness path: up only if it is
+    Chatwoot's status JSON and reports no failing service."""
+    body = fetched.body if isinstance(fetched.body, dict) else {}
+    if "data_services" not in body or "queue_services" not in body:
+        return (
+            None,
+            "no_path",
+            f"{fetched.status_code} on /api but not Chatwoot's status JSON (no "
+            "data_services/queue_services): is CHATWOOT_BASE_URL the Chatwoot URL, not a proxy "
+            "or login page?",
+        )
+    failing = _failing_services(fetched)
+    if failing:
+        return False, "down", f"/api reports {failing}"
+    return True, "up", None
+
+
 def _ok(name: str, fetched: Fetched) -> CheckResult:
     return CheckResult(
         name=name, ok=True, status_code=fetched.status_code, duration_ms=fetched.duration_ms
@@ -573,6 +562,32 @@ def _failing_services(fetched: Fetched) -> str:
         if key in body and body.get(key) != "ok"
     ]
     return ", ".join(failing)
+
+
+def _buckets(
+    inboxes: list[Inbox], answers: Sequence[Fetched], hours: tuple[datetime, ...]
+) -> list[InboxHour]:
+    """The hourly buckets of each inbox, from its two time series (``answers`` holds, per inbox in
+    order, incoming messages then first-response times)."""
+    buckets: list[InboxHour] = []
+    for index, inbox in enumerate(inboxes):
+        incoming = _series(answers[2 * index].body)
+        response = _series(answers[2 * index + 1].body)
+        for hour in hours:
+            key = int(hour.timestamp())
+            count_value, _ = incoming.get(key, (0.0, 0))
+            avg, events = response.get(key, (0.0, 0))
+            buckets.append(
+                InboxHour(
+                    inbox_id=inbox.id,
+                    channel_type=inbox.channel_type,
+                    hour=hour,
+                    incoming_messages=int(count_value),
+                    avg_first_response_seconds=avg if events else None,
+                    first_response_count=events,
+                )
+            )
+    return buckets
 
 
 def _series(body: Any) -> dict[int, tuple[float, int]]:
