@@ -35,10 +35,8 @@ from chatwoot_health.models.artifact import (
     Profile,
     RunStatus,
 )
-from chatwoot_health.render.report import RENDERERS
-from chatwoot_health.report.build import build_report
-from chatwoot_health.report.context import RenderContext
-from chatwoot_health.report.options import ReportOptions
+from chatwoot_health.render.report import RENDERERS, RenderContext
+from chatwoot_health.report import ReportOptions, build_report
 from chatwoot_health.state import ExitCode
 from chatwoot_health.timeutil import EARLIEST, iso
 
@@ -171,46 +169,17 @@ def make_artifact(t: datetime, scenario: Scenario, rng: random.Random, seed: int
 
 def _outage_run(t: datetime, ms: Callable[[float], float]) -> Artifact:
     """A run during the outage: every Chatwoot probe gets the proxy's 502, the AI agent is up."""
+    page = "502 an HTML error page"
     checks = [
-        CheckResult(
-            name="rails_health",
-            ok=False,
-            status_code=502,
-            duration_ms=ms(40),
-            error="502 an HTML error page from /health",
-            path="/rails/health",
-            state="down",
-        ),
-        CheckResult(
-            name="api_services",
-            ok=False,
-            status_code=502,
-            duration_ms=ms(40),
-            error="502 an HTML error page from /api",
-            state="failing",
-        ),
-    ]
-    checks += [
-        CheckResult(
-            name=n,
-            ok=False,
-            status_code=502,
-            duration_ms=ms(40),
-            error="502 an HTML error page",
-        )
-        for n in ("profile", "conversations", "inboxes", "agents")
-    ]
-    checks.append(
-        CheckResult(
-            name="inbox_activity",
-            ok=None,
-            skipped=True,
-            skip_reason="needs the inbox list, which failed",
-        )
-    )
-    checks.append(
-        CheckResult(name="agent_sdk", ok=True, status_code=200, duration_ms=ms(280), state="online")
-    )
+        _probe(ms, "rails_health", 40, 502, error=f"{page} from /health", path="/rails/health",
+               state="down"),
+        _probe(ms, "api_services", 40, 502, error=f"{page} from /api", state="failing"),
+        *(_probe(ms, name, 40, 502, error=page)
+          for name in ("profile", "conversations", "inboxes", "agents")),
+        CheckResult(name="inbox_activity", ok=None, skipped=True,
+                    skip_reason="needs the inbox list, which failed"),
+        _probe(ms, "agent_sdk", 280, state="online"),
+    ]  # fmt: skip
     return Artifact(
         checked_at=t,
         status=judge(checks),
@@ -223,39 +192,44 @@ def _outage_run(t: datetime, ms: Callable[[float], float]) -> Artifact:
 
 
 def _healthy_checks(ms: Callable[[float], float]) -> list[CheckResult]:
+    services: Detail = {"data_services": "ok", "queue_services": "ok", "version": "4.15.0"}
     return [
-        CheckResult(
-            name="rails_health",
-            ok=True,
-            status_code=200,
-            duration_ms=ms(45),
-            path="/health",
-            state="up",
-        ),
-        CheckResult(
-            name="api_services",
-            ok=True,
-            status_code=200,
-            duration_ms=ms(60),
-            path="/api",
-            state="ok",
-            detail={"data_services": "ok", "queue_services": "ok", "version": "4.15.0"},
-        ),
-        CheckResult(name="profile", ok=True, status_code=200, duration_ms=ms(120)),
-        CheckResult(name="conversations", ok=True, status_code=200, duration_ms=ms(180)),
-        CheckResult(name="inboxes", ok=True, status_code=200, duration_ms=ms(110)),
-        CheckResult(name="agents", ok=True, status_code=200, duration_ms=ms(100)),
-        CheckResult(
-            name="inbox_activity",
-            ok=True,
-            status_code=200,
-            duration_ms=ms(240),
-            detail={"inboxes": len(INBOXES)},
-        ),
-        CheckResult(
-            name="agent_sdk", ok=True, status_code=200, duration_ms=ms(280), state="online"
-        ),
+        _probe(ms, "rails_health", 45, path="/health", state="up"),
+        _probe(ms, "api_services", 60, path="/api", state="ok", detail=services),
+        _probe(ms, "profile", 120),
+        _probe(ms, "conversations", 180),
+        _probe(ms, "inboxes", 110),
+        _probe(ms, "agents", 100),
+        _probe(ms, "inbox_activity", 240, detail={"inboxes": len(INBOXES)}),
+        _probe(ms, "agent_sdk", 280, state="online"),
     ]
+
+
+Detail = dict[str, str | int | float | bool | None]
+
+
+def _probe(
+    ms: Callable[[float], float],
+    name: str,
+    typical_ms: float,
+    status: int = 200,
+    *,
+    error: str | None = None,
+    path: str | None = None,
+    state: str | None = None,
+    detail: Detail | None = None,
+) -> CheckResult:
+    """A probe's result: ok when it answered 2xx, with a duration drawn around ``typical_ms``."""
+    return CheckResult(
+        name=name,
+        ok=200 <= status < 300,
+        status_code=status,
+        duration_ms=ms(typical_ms),
+        error=error,
+        path=path,
+        state=state,
+        detail=detail,
+    )
 
 
 def _conversations(t: datetime, scenario: Scenario, rng: random.Random) -> ConversationCounts:

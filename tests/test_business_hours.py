@@ -243,10 +243,8 @@ def test_calendar_is_a_value() -> None:
     assert hash(a) == hash(b)
 
 
-def test_the_config_layer_builds_the_calendar() -> None:
-    from chatwoot_health.config import business_calendar
-
-    cal = business_calendar(
+def test_from_config() -> None:
+    cal = BusinessCalendar.from_config(
         {
             "timezone": LONDON,
             "business_hours": (480, 1200),
@@ -261,7 +259,7 @@ def test_the_config_layer_builds_the_calendar() -> None:
         days=frozenset({0, 1, 2}),
         holidays=frozenset({date(2026, 1, 1)}),
     )
-    assert business_calendar({}) == CAL
+    assert BusinessCalendar.from_config({}) == CAL
 
 
 # -- properties -----------------------------------------------------------------------------------
