@@ -26,8 +26,9 @@ from playwright.sync_api import Browser, sync_playwright
 
 from chatwoot_health.demo import generate
 from chatwoot_health.render.report import RENDERERS
-from chatwoot_health.report import ReportOptions, build_report
-from chatwoot_health.report_run import html_context
+from chatwoot_health.report.build import build_report
+from chatwoot_health.report.options import ReportOptions
+from chatwoot_health.report.run import html_context
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the Chromium set-up is the tests'
 from tests.dashboard_support import CHROMIUM, CHROMIUM_ARGS

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from chatwoot_health.metrics.business_hours import BusinessCalendar
 from chatwoot_health.metrics.sla import compute_sla
-from chatwoot_health.sources.rows import DecisionRow
+from chatwoot_health.models.rows import DecisionRow
 
 TZ = ZoneInfo("America/New_York")
 END = datetime(2026, 3, 12, 0, 0, tzinfo=UTC)  # a window that contains the 2026-03-08 DST change

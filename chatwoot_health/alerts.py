@@ -1,66 +1,173 @@
-"""Alerts: rules over the artifact history; the ones that judge a moment (an outage, a queue, the AI
-agent) need persistence, so that a single blip never raises them."""
+"""The alert catalogue and its rules: every alert's name, severity, title, action and whether it
+is pushed to people, and the one rule that raises it, in one place.
+
+Each rule is a pure function of the data it judges (the artifact history oldest first, the
+report's sections, the Supabase evidence) and ``now``; it returns an :class:`Alert` or None. The
+alerts that judge a moment need persistence (two runs, two minutes, thirty minutes of evidence),
+so a single blip never raises ``service_down``, ``high_queue`` or ``agent_offline``; the window
+rules (uptime, coverage, SLA) judge the whole window, where one failed run does count.
+
+*Pushed* alerts are the spec's proactive ones: ``report --notify`` sends them to people. The
+others are *banner* conditions: on the dashboard, in the alert list and in the exit code.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
-
-from pydantic import BaseModel, ConfigDict
 
 from chatwoot_health.artifacts.fast import ArtifactCore
-from chatwoot_health.metrics.channels import (
-    HOUR,
-    OUTAGE_AFTER,
-    SLOW_CHANNEL_MINUTES,
-    ChannelActivity,
-)
-from chatwoot_health.metrics.uptime import MIN_COVERAGE
+from chatwoot_health.metrics.approvals import ReviewQueue
 from chatwoot_health.metrics.window import Window
-from chatwoot_health.models.artifact import UtcDatetime
+from chatwoot_health.models.alert import Alert, Severity
+from chatwoot_health.models.report import ChannelOut, SlaOut
 from chatwoot_health.state import State, worst
+from chatwoot_health.thresholds import (
+    AGENT_OFFLINE_RUNS,
+    CHANNEL_OUTAGE_AFTER,
+    HIGH_QUEUE_FOR,
+    HIGH_QUEUE_PENDING,
+    MIN_COVERAGE_PERCENT,
+    RESPONSE_TIME_TARGET_MS,
+    SERVICE_DOWN_AFTER,
+    SERVICE_DOWN_RUNS,
+    SLA_YELLOW_PERCENT,
+    SLOW_CHANNEL_MINUTES,
+    STALE_AFTER_INTERVALS,
+    UPTIME_TARGET_PERCENT,
+)
 from chatwoot_health.timeutil import format_duration, humanize_age
 
 
-class Severity(StrEnum):
-    WARNING = "warning"
-    CRITICAL = "critical"
-
-    @property
-    def state(self) -> State:
-        return State.CRITICAL if self is Severity.CRITICAL else State.WARNING
-
-
-class Alert(BaseModel):
-    """One active alert. ``since`` is when the condition started (as far as the data shows)."""
-
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True)
+class AlertSpec:
+    """One entry of the catalogue. ``action`` may name ``{placeholders}`` its rule fills in."""
 
     name: str
     severity: Severity
     title: str
-    message: str
-    since: UtcDatetime | None = None
-    action: str | None = None
-    last_success: UtcDatetime | None = None
+    action: str
+    pushed: bool
 
 
-# --------------------------------------------------------------------------- rules
-# Each rule is a pure function of the artifact history (oldest first) and ``now``; it returns an
-# Alert or None. Persistence (two runs, two minutes, thirty minutes of evidence) keeps a single
-# blip from raising service_down, high_queue or agent_offline; the window rules (uptime,
-# coverage, SLA) judge the whole window, where one failed run does count.
+_W, _C = Severity.WARNING, Severity.CRITICAL
+CATALOGUE: dict[str, AlertSpec] = {
+    spec.name: spec
+    for spec in (
+        AlertSpec(
+            "service_down", _C, "Service Down", "Verify the Chatwoot instance at {host}", True
+        ),
+        AlertSpec(
+            "health_check_failed",
+            _W,
+            "Health Check Failed",
+            "Verify the Chatwoot instance at {host}",
+            False,  # the first failure; pushed once it holds, as service_down
+        ),
+        AlertSpec(
+            "high_queue", _W, "High Queue", "Add reviewers or triage the {queue} queue", True
+        ),
+        AlertSpec(
+            "slow_response",
+            _W,
+            "Slow Response",
+            "Check Chatwoot's load, database and network latency",
+            True,
+        ),
+        AlertSpec(
+            "uptime_below_target",
+            _W,  # critical below --min-uptime
+            "Uptime Below Target",
+            "Review the outages in this window",
+            False,
+        ),
+        AlertSpec(
+            "monitoring_gap",
+            _W,
+            "Monitoring Gap",
+            "Check the cron job that runs `chatwoot-health check` (see crontab.example)",
+            False,
+        ),
+        AlertSpec(
+            "stale_data",
+            _W,
+            "Stale Data",
+            "Check that cron still runs `chatwoot-health check`",
+            False,
+        ),
+        AlertSpec(
+            "agent_offline",
+            _W,
+            "AI Agent Offline",
+            "Check the AI agent service (AGENT_HEALTH_URL)",
+            True,
+        ),
+        AlertSpec(
+            "channel_outage",
+            _W,
+            "Possible Channel Outage",
+            "Check the channel's inbox connection in Chatwoot (Settings → Inboxes)",
+            True,
+        ),
+        AlertSpec(
+            "channel_slow_response",
+            _W,
+            "Slow Channel Response",
+            "Rebalance agents towards these channels",
+            False,
+        ),
+        AlertSpec(
+            "sla_breach",
+            _C,
+            "SLA Breach",
+            "Review the breach details and add reviewers during business hours",
+            True,
+        ),
+        AlertSpec(
+            "supabase_unavailable",
+            _W,
+            "Supabase Unavailable",
+            "Check SUPABASE_URL, SUPABASE_KEY and the tables (supabase/migrations/)",
+            False,
+        ),
+    )
+}
 
+#: The spec's proactive alerts: pushed to people by default.
+PROACTIVE: frozenset[str] = frozenset(name for name, spec in CATALOGUE.items() if spec.pushed)
+#: Banner conditions: on the dashboard and in the exit code; pushed only if a setting asks.
+BANNER: frozenset[str] = frozenset(CATALOGUE) - PROACTIVE
 #: A warning whose condition, persisting, becomes a critical alert of another name.
 ESCALATES_TO = {"health_check_failed": "service_down"}
 
-SERVICE_DOWN_AFTER = timedelta(minutes=2)
-HIGH_QUEUE_FOR = timedelta(minutes=30)
-HIGH_QUEUE_PENDING = 10
-SLOW_RESPONSE_MS = 5000.0
-UPTIME_TARGET = 99.9
-STALE_AFTER_INTERVALS = 3
+
+def raise_alert(
+    name: str,
+    message: str,
+    since: datetime | None,
+    *,
+    last_success: datetime | None = None,
+    severity: Severity | None = None,
+    action_suffix: str = "",
+    **action_details: str,
+) -> Alert:
+    """The one builder: the catalogue's entry for ``name`` with this occurrence's message."""
+    spec = CATALOGUE[name]
+    return Alert(
+        name=name,
+        severity=severity or spec.severity,
+        title=spec.title,
+        message=message,
+        since=since,
+        action=spec.action.format(**action_details) + action_suffix,
+        last_success=last_success,
+    )
+
+
+# --------------------------------------------------------------------------- rules
+
+HOUR = timedelta(hours=1)
 
 
 def _host(instance: str) -> str:
@@ -69,8 +176,8 @@ def _host(instance: str) -> str:
 
 def service_down(artifacts: Sequence[ArtifactCore], now: datetime) -> Alert | None:
     """Critical after ≥ 2 consecutive failed liveness runs spanning ≥ 2 minutes; one failure is a
-    warning. Runs whose liveness could not be judged (skipped, no path) neither break nor extend
-    the streak."""
+    warning (``health_check_failed``). Runs whose liveness could not be judged (skipped, no
+    path) neither break nor extend the streak."""
     judged = [a for a in artifacts if a.liveness != "unknown"]
     streak: list[ArtifactCore] = []
     for artifact in reversed(judged):
@@ -86,36 +193,36 @@ def service_down(artifacts: Sequence[ArtifactCore], now: datetime) -> Alert | No
     check = latest.check("rails_health")
     error = check.error if check and check.error else "no detail"
     host = _host(latest.instance)
-    common = {
-        "since": first.checked_at,
-        "last_success": last_ok,
-        "action": f"Verify the Chatwoot instance at {host}",
-    }
-    if len(streak) >= 2 and latest.checked_at - first.checked_at >= SERVICE_DOWN_AFTER:
-        return Alert(
-            name="service_down",
-            severity=Severity.CRITICAL,
-            title="Service Down",
-            message=f"Rails health check failed {len(streak)} runs in a row (error: {error})",
-            **common,
+    held = latest.checked_at - first.checked_at >= SERVICE_DOWN_AFTER
+    if len(streak) >= SERVICE_DOWN_RUNS and held:
+        message = f"Rails health check failed {len(streak)} runs in a row (error: {error})"
+        return raise_alert(
+            "service_down", message, first.checked_at, last_success=last_ok, host=host
         )
     runs = "the latest run" if len(streak) == 1 else f"the latest {len(streak)} runs"
-    return Alert(
-        name="health_check_failed",
-        severity=Severity.WARNING,
-        title="Health Check Failed",
-        message=f"Rails health check failed in {runs} (error: {error}); "
-        "not yet an outage (needs 2 runs over 2 minutes)",
-        **common,
+    message = (
+        f"Rails health check failed in {runs} (error: {error}); "
+        "not yet an outage (needs 2 runs over 2 minutes)"
+    )
+    return raise_alert(
+        "health_check_failed", message, first.checked_at, last_success=last_ok, host=host
     )
 
 
-def high_queue(artifacts: Sequence[ArtifactCore], now: datetime) -> Alert | None:
-    """Pending > 10 for 30 minutes, on evidence: a run at least 30 minutes before ``now`` already
-    showed > 10, and so did every run since (at least one more). The episode is the latest
-    stretch of such runs with no silence longer than 30 minutes between them or before ``now``: a
-    cron gap is no evidence that the queue stayed high. Runs without counts (the probe failed)
-    are no evidence either way."""
+def high_queue(
+    artifacts: Sequence[ArtifactCore], now: datetime, approvals: ReviewQueue | None = None
+) -> Alert | None:
+    """One rule, two sources of evidence: more than 10 pending for 30 minutes.
+
+    * The conversations (the artifacts): a run at least 30 minutes before ``now`` already showed
+      > 10, and so did every run since (at least one more). The episode is the latest stretch of
+      such runs with no silence longer than 30 minutes between them or before ``now``: a cron
+      gap is no evidence that the queue stayed high. Runs without counts are no evidence.
+    * The approval queue (Supabase): its length stayed > 10 at every change point of the last 30
+      minutes (:func:`~chatwoot_health.metrics.approvals.queue_stayed_above`).
+
+    The conversations' evidence is reported when both hold.
+    """
     episode: list[tuple[datetime, int]] = []  # (checked_at, pending), newest first
     later = now
     for artifact in reversed(artifacts):
@@ -126,33 +233,32 @@ def high_queue(artifacts: Sequence[ArtifactCore], now: datetime) -> Alert | None
             break
         episode.append((artifact.checked_at, pending))
         later = artifact.checked_at
-    if len(episode) < 2 or episode[-1][0] > now - HIGH_QUEUE_FOR:
-        return None
-    since, latest = episode[-1][0], episode[0][1]
-    minutes = int((now - since).total_seconds() // 60)
-    return Alert(
-        name="high_queue",
-        severity=Severity.WARNING,
-        title="High Queue",
-        message=f"{latest} conversations pending; more than {HIGH_QUEUE_PENDING} in every run "
-        f"of the last {minutes} minutes ({len(episode)} runs)",
-        since=since,
-        action="Add reviewers or triage the pending queue",
-    )
+    if len(episode) >= 2 and episode[-1][0] <= now - HIGH_QUEUE_FOR:
+        since, latest = episode[-1][0], episode[0][1]
+        minutes = int((now - since).total_seconds() // 60)
+        message = (
+            f"{latest} conversations pending; more than {HIGH_QUEUE_PENDING} in every run "
+            f"of the last {minutes} minutes ({len(episode)} runs)"
+        )
+        return raise_alert("high_queue", message, since, queue="pending")
+    if approvals is not None and approvals.high_queue:
+        minutes = int(HIGH_QUEUE_FOR.total_seconds() // 60)
+        message = (
+            f"{approvals.pending} approvals pending; more than "
+            f"{HIGH_QUEUE_PENDING} for the whole last {minutes} minutes"
+        )
+        return raise_alert("high_queue", message, now - HIGH_QUEUE_FOR, queue="approval")
+    return None
 
 
 def slow_response(p90_last_hour_ms: float | None, since: datetime) -> Alert | None:
-    if p90_last_hour_ms is None or p90_last_hour_ms <= SLOW_RESPONSE_MS:
+    if p90_last_hour_ms is None or p90_last_hour_ms <= RESPONSE_TIME_TARGET_MS:
         return None
-    return Alert(
-        name="slow_response",
-        severity=Severity.WARNING,
-        title="Slow Response",
-        message=f"P90 response time over the last hour is {p90_last_hour_ms / 1000:.1f} s "
-        f"(target < {SLOW_RESPONSE_MS / 1000:g} s)",
-        since=since,
-        action="Check Chatwoot's load, database and network latency",
+    message = (
+        f"P90 response time over the last hour is {p90_last_hour_ms / 1000:.1f} s "
+        f"(target < {RESPONSE_TIME_TARGET_MS / 1000:g} s)"
     )
+    return raise_alert("slow_response", message, since)
 
 
 def uptime_below_target(
@@ -162,49 +268,39 @@ def uptime_below_target(
     if percent is None:
         return None
     gate = min_uptime is not None and percent < min_uptime
-    if not gate and percent >= UPTIME_TARGET:
+    if not gate and percent >= UPTIME_TARGET_PERCENT:
         return None
     required = (
-        f"the required {min_uptime:g}% (--min-uptime)" if gate else (f"the {UPTIME_TARGET}% target")
+        f"the required {min_uptime:g}% (--min-uptime)"
+        if gate
+        else f"the {UPTIME_TARGET_PERCENT}% target"
     )
-    return Alert(
-        name="uptime_below_target",
-        severity=Severity.CRITICAL if gate else Severity.WARNING,
-        title="Uptime Below Target",
-        message=f"Uptime {percent:.3f}% over {window_label} is below {required}",
-        since=since,
-        action="Review the outages in this window" + (" before going further" if gate else ""),
+    return raise_alert(
+        "uptime_below_target",
+        f"Uptime {percent:.3f}% over {window_label} is below {required}",
+        since,
+        severity=Severity.CRITICAL if gate else None,
+        action_suffix=" before going further" if gate else "",
     )
 
 
 def monitoring_gap(
     missing: int, expected: int, coverage: float | None, since: datetime
 ) -> Alert | None:
-    if coverage is None or coverage >= MIN_COVERAGE:
+    if coverage is None or coverage >= MIN_COVERAGE_PERCENT:
         return None
-    return Alert(
-        name="monitoring_gap",
-        severity=Severity.WARNING,
-        title="Monitoring Gap",
-        message=f"monitoring gap: {missing} of {expected} runs missing — is cron running?",
-        since=since,
-        action="Check the cron job that runs `chatwoot-health check` (see crontab.example)",
-    )
+    message = f"monitoring gap: {missing} of {expected} runs missing — is cron running?"
+    return raise_alert("monitoring_gap", message, since)
 
 
 def stale_data(latest: datetime | None, now: datetime, interval: timedelta) -> Alert | None:
     if latest is None or now - latest <= interval * STALE_AFTER_INTERVALS:
         return None
-    return Alert(
-        name="stale_data",
-        severity=Severity.WARNING,
-        title="Stale Data",
-        message=f"The latest artifact is {_age(now - latest)} old "
-        f"(more than {STALE_AFTER_INTERVALS} intervals of {format_duration(interval)})",
-        since=latest + interval * STALE_AFTER_INTERVALS,
-        last_success=None,
-        action="Check that cron still runs `chatwoot-health check`",
+    message = (
+        f"The latest artifact is {_age(now - latest)} old "
+        f"(more than {STALE_AFTER_INTERVALS} intervals of {format_duration(interval)})"
     )
+    return raise_alert("stale_data", message, latest + interval * STALE_AFTER_INTERVALS)
 
 
 def _age(delta: timedelta) -> str:
@@ -214,42 +310,31 @@ def _age(delta: timedelta) -> str:
 
 def agent_offline(artifacts: Sequence[ArtifactCore]) -> Alert | None:
     """The AI agent offline in the latest two runs (one failure is not news)."""
-    states = [a.check("agent_sdk") for a in artifacts[-2:]]
-    if len(states) < 2 or any(s is None or s.state != "offline" for s in states):
+    runs = artifacts[-AGENT_OFFLINE_RUNS:]
+    states = [a.check("agent_sdk") for a in runs]
+    if len(states) < AGENT_OFFLINE_RUNS or any(s is None or s.state != "offline" for s in states):
         return None
-    first = states[0]
-    assert first is not None
-    return Alert(
-        name="agent_offline",
-        severity=Severity.WARNING,
-        title="AI Agent Offline",
-        message=f"The AI agent service failed its last 2 health checks "
-        f"(error: {states[-1].error if states[-1] else 'no detail'})",
-        since=artifacts[-2].checked_at,
-        action="Check the AI agent service (AGENT_HEALTH_URL)",
+    error = states[-1].error if states[-1] else "no detail"
+    message = (
+        f"The AI agent service failed its last {AGENT_OFFLINE_RUNS} health checks (error: {error})"
     )
+    return raise_alert("agent_offline", message, runs[0].checked_at)
 
 
-def channel_outage(channels: Sequence[ChannelActivity]) -> Alert | None:
+def channel_outage(channels: Sequence[ChannelOut]) -> Alert | None:
     silent = [c for c in channels if c.possible_outage]
     if not silent:
         return None
-    hours = OUTAGE_AFTER.total_seconds() / 3600
+    hours = CHANNEL_OUTAGE_AFTER.total_seconds() / 3600
     names = ", ".join(
         f"{c.channel} ({c.silent_business_seconds / 3600:.1f} business hours)" for c in silent
     )
     since = min(c.last_message_hour for c in silent if c.last_message_hour) + HOUR
-    return Alert(
-        name="channel_outage",
-        severity=Severity.WARNING,
-        title="Possible Channel Outage",
-        message=f"No message for more than {hours:g} business hours on: {names}",
-        since=since,
-        action="Check the channel's inbox connection in Chatwoot (Settings → Inboxes)",
-    )
+    message = f"No message for more than {hours:g} business hours on: {names}"
+    return raise_alert("channel_outage", message, since)
 
 
-def channel_slow(channels: Sequence[ChannelActivity], window: Window) -> Alert | None:
+def channel_slow(channels: Sequence[ChannelOut], window: Window) -> Alert | None:
     slow = [
         c
         for c in channels
@@ -259,15 +344,29 @@ def channel_slow(channels: Sequence[ChannelActivity], window: Window) -> Alert |
     if not slow:
         return None
     names = ", ".join(f"{c.channel} {c.avg_first_response_minutes:g} min" for c in slow)
-    return Alert(
-        name="channel_slow_response",
-        severity=Severity.WARNING,
-        title="Slow Channel Response",
-        message=f"Average first response over {SLOW_CHANNEL_MINUTES:g} minutes ({window.label}): "
-        f"{names}",
-        since=window.start,
-        action="Rebalance agents towards these channels",
+    message = (
+        f"Average first response over {SLOW_CHANNEL_MINUTES:g} minutes ({window.label}): {names}"
     )
+    return raise_alert("channel_slow_response", message, window.start)
+
+
+def sla_breach(sla: SlaOut, window: Window) -> Alert | None:
+    """Compliance below 85 %, judged on the exact counts."""
+    met, total = sla.met, sla.total
+    if sla.compliance_exact is None or met is None or not total:
+        return None
+    if met * 100 >= SLA_YELLOW_PERCENT * total:
+        return None
+    message = (
+        f"SLA compliance {sla.compliance_exact:.1f}% ({met}/{total}) over {window.label} is below "
+        f"{SLA_YELLOW_PERCENT}% (target ≤ {sla.target_minutes:g} business minutes); "
+        f"{sla.breaches} breaches"
+    )
+    return raise_alert("sla_breach", message, window.start)
+
+
+def supabase_unavailable(message: str, now: datetime) -> Alert:
+    return raise_alert("supabase_unavailable", message, now)
 
 
 def worst_severity(alerts: Sequence[Alert]) -> State:

@@ -18,7 +18,7 @@ from chatwoot_health import __version__
 from chatwoot_health.artifacts.store import ArtifactWriteError, write_artifact
 from chatwoot_health.models.artifact import Artifact, CheckResult, RunStatus
 from chatwoot_health.probes.chatwoot import ProbeData, ProbeSettings, run_probes
-from chatwoot_health.state import ExitCode
+from chatwoot_health.state import RUN_STATES, ExitCode, State
 
 
 @dataclass(frozen=True)
@@ -50,14 +50,12 @@ def judge(checks: list[CheckResult]) -> RunStatus:
 
 
 def exit_code_for(status: RunStatus, auth_rejected: bool) -> ExitCode:
-    if status is RunStatus.DOWN or (auth_rejected and status is not RunStatus.UNKNOWN):
-        return ExitCode.CRITICAL
-    return {
-        RunStatus.OK: ExitCode.OK,
-        RunStatus.DEGRADED: ExitCode.WARNING,
-        RunStatus.UNKNOWN: ExitCode.UNKNOWN,
-        RunStatus.DOWN: ExitCode.CRITICAL,
-    }[status]
+    """The run's state as an exit code; a rejected token or account is CRITICAL (unless the
+    run could not be judged at all)."""
+    state = RUN_STATES[status]
+    if auth_rejected and status is not RunStatus.UNKNOWN:
+        state = State.CRITICAL
+    return state.exit_code
 
 
 def build_artifact(

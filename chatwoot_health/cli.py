@@ -6,24 +6,29 @@ Only this module imports Click. Usage errors exit 3 (UNKNOWN), never 2, which me
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import math
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from chatwoot_health import __version__
-from chatwoot_health.config import ConfigError, debug_wanted, require, resolve
+from chatwoot_health.config import CHECK_KEYS, ConfigError, check_settings, debug_wanted, resolve
 from chatwoot_health.redact import printable, redact_url
 from chatwoot_health.state import ExitCode
 from chatwoot_health.timeutil import format_duration, parse_duration, parse_instant, utc_now
+
+if TYPE_CHECKING:
+    from chatwoot_health.check import CheckOptions
+    from chatwoot_health.models.settings import CheckSettings
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -59,26 +64,20 @@ class OutputClosed(Exception):
     """stdout was closed by its reader (``chatwoot-health report | head -1``)."""
 
 
-class DurationType(click.ParamType):  # type: ignore[type-arg]
-    name = "duration"
+class ParsedType(click.ParamType):  # type: ignore[type-arg]
+    """Text through one of :mod:`chatwoot_health.timeutil`'s parsers; a value already of
+    ``kind`` (a default, a test) passes as it is."""
+
+    def __init__(self, name: str, parse: Callable[[str], object], kind: type) -> None:
+        self.name = name
+        self.parse = parse
+        self.kind = kind
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, timedelta):
+        if isinstance(value, self.kind):
             return value
         try:
-            return parse_duration(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-class InstantType(click.ParamType):  # type: ignore[type-arg]
-    name = "timestamp"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, datetime):
-            return value
-        try:
-            return parse_instant(str(value))
+            return self.parse(str(value))
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
 
@@ -98,8 +97,8 @@ class PercentType(click.ParamType):  # type: ignore[type-arg]
         return number
 
 
-DURATION = DurationType()
-INSTANT = InstantType()
+DURATION = ParsedType("duration", parse_duration, timedelta)
+INSTANT = ParsedType("timestamp", parse_instant, datetime)
 PERCENT = PercentType()
 
 
@@ -142,18 +141,8 @@ def colour_wanted(stream: Any, no_color: bool) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
-CHECK_SETTINGS = (
-    "base_url",
-    "api_token",
-    "account_id",
-    "health_path",
-    "agent_health_url",
-    "artifacts_dir",
-    "timeout",
-    "agent_slow",
-    "agent_timeout",
-    "run_timeout",
-)
+REPORT_FORMATS = ["table", "json", "csv", "html"]
+FC = TypeVar("FC", bound=Callable[..., Any])
 
 # Options that several commands share, declared once.
 artifacts_dir_option = click.option(
@@ -161,6 +150,15 @@ artifacts_dir_option = click.option(
     type=click.Path(path_type=Path, file_okay=False),
     help="Artifacts directory [env: CHATWOOT_HEALTH_ARTIFACTS_DIR].",
 )
+
+
+def format_option(choices: list[str], help: str) -> Callable[[FC], FC]:
+    """``--format``: one choice per renderer of the command's registry, ``table`` by default."""
+    return click.option(
+        "--format", "fmt", type=click.Choice(choices), default="table", show_default=True, help=help
+    )
+
+
 no_color_option = click.option(
     "--no-color", is_flag=True, help="Never colour the output [env: NO_COLOR]."
 )
@@ -207,14 +205,7 @@ def main(config: Path | None) -> None:
     help="Per-probe timeout [env: CHATWOOT_HEALTH_TIMEOUT; default 5].",
 )
 @artifacts_dir_option
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="table: a short summary; json: the artifact.",
-)
+@format_option(["table", "json"], "table: a short summary; json: the artifact.")
 @click.option("--no-artifact", is_flag=True, help="Dry run: probe and print, write nothing.")
 @click.option(
     "--liveness-only",
@@ -237,54 +228,25 @@ def check(
     no_color: bool,
 ) -> None:
     """Probe Chatwoot and the AI agent; write one JSON artifact; exit 0/1/2/3."""
-    from chatwoot_health.check import CheckOptions, run_check
-    from chatwoot_health.probes.chatwoot import ProbeSettings
+    from chatwoot_health.check import run_check
     from chatwoot_health.render.check import RENDERERS
 
     # Flags arrive as text and go through the same parsers as the environment. Only the
     # settings `check` uses are read: a typo in a report-only variable must not break cron.
-    values = settings(
-        ctx,
-        {
-            "base_url": base_url,
-            "account_id": account_id,
-            "health_path": health_path,
-            "agent_health_url": agent_health_url,
-            "timeout": timeout,
-            "artifacts_dir": artifacts_dir,
-        },
-        CHECK_SETTINGS,
-    )
+    flags = {
+        "base_url": base_url,
+        "account_id": account_id,
+        "health_path": health_path,
+        "agent_health_url": agent_health_url,
+        "timeout": timeout,
+        "artifacts_dir": artifacts_dir,
+    }
+    values = settings(ctx, flags, CHECK_KEYS)
     try:
-        require(values, "base_url", "the Chatwoot URL to probe, e.g. https://chat.example.com")
-        if not liveness_only:
-            why = "the authenticated probes need it (or use --liveness-only)"
-            require(values, "api_token", why)
-            require(values, "account_id", why)
-        if values["agent_timeout"] <= values["agent_slow"]:
-            raise ConfigError(
-                "AGENT_HEALTH_TIMEOUT must be greater than AGENT_HEALTH_SLOW_AFTER "
-                f"({values['agent_timeout']:g} ≤ {values['agent_slow']:g} s): "
-                "otherwise 'slow' can never be seen"
-            )
+        typed = check_settings(values, liveness_only)
     except ConfigError as exc:
         fail(str(exc))
-    probe_settings = ProbeSettings(
-        base_url=values["base_url"],
-        api_token=values["api_token"],
-        account_id=values["account_id"],
-        health_path=values["health_path"],
-        agent_health_url=values["agent_health_url"],
-        timeout=values["timeout"],
-        agent_slow=values["agent_slow"],
-        agent_timeout=values["agent_timeout"],
-        liveness_only=liveness_only,
-        run_timeout=values["run_timeout"],
-    )
-    options = CheckOptions(
-        probes=probe_settings, artifacts_dir=values["artifacts_dir"], write=not no_artifact
-    )
-    outcome = run_check(options, utc_now())
+    outcome = run_check(check_options(typed, write=not no_artifact), utc_now())
     colour = colour_wanted(sys.stdout, no_color)
     click.echo(RENDERERS[fmt](outcome.artifact, colour, outcome.auth_rejected), nl=False)
     if outcome.path is not None:
@@ -292,6 +254,17 @@ def check(
     if outcome.write_error is not None:
         say(f"artifact not written: {outcome.write_error}")
     sys.exit(int(outcome.exit_code))
+
+
+def check_options(typed: CheckSettings, write: bool = True) -> CheckOptions:
+    """How ``check`` (and ``serve``'s runs) probe: the probes' part of the settings, field by
+    field (the rest keep their defaults)."""
+    from chatwoot_health.check import CheckOptions
+    from chatwoot_health.probes.chatwoot import ProbeSettings
+
+    shared = {f.name for f in dataclasses.fields(ProbeSettings)} & set(vars(typed))
+    probes = ProbeSettings(**{name: getattr(typed, name) for name in shared})
+    return CheckOptions(probes=probes, artifacts_dir=typed.artifacts_dir, write=write)
 
 
 @main.command(context_settings=CONTEXT)
@@ -342,9 +315,6 @@ def schema() -> None:
     click.echo(json.dumps(json_schema(), indent=2))
 
 
-REPORT_FORMATS = ["table", "json", "csv", "html"]
-
-
 @main.command(context_settings=CONTEXT)
 @click.option(
     "--window",
@@ -359,14 +329,7 @@ REPORT_FORMATS = ["table", "json", "csv", "html"]
     metavar="TIMESTAMP",
     help="Evaluate as of this instant (ISO 8601) [default: now].",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(REPORT_FORMATS),
-    default="table",
-    show_default=True,
-    help="table: the status card; json, csv: data; html: dashboard.",
-)
+@format_option(REPORT_FORMATS, "table: the status card; json, csv: data; html: dashboard.")
 @click.option("--detailed", is_flag=True, help="table: every section and the alert list.")
 @click.option(
     "--output",
@@ -409,32 +372,27 @@ def report(
 ) -> None:
     """Uptime, latency, queue, SLA, channels, agents and alerts; exit 0/1/2/3."""
     from chatwoot_health.artifacts.store import DirectoryError
-    from chatwoot_health.metrics.business_hours import BusinessCalendar
-    from chatwoot_health.report import NoData, ReportOptions
-    from chatwoot_health.report_run import run_report
+    from chatwoot_health.config import report_settings
+    from chatwoot_health.report.build import NoData
+    from chatwoot_health.report.options import ReportOptions
+    from chatwoot_health.report.run import NotifyUnavailable, run_report
 
     values = settings(ctx, {"artifacts_dir": artifacts_dir, "interval": interval})
-    now = at or utc_now()
-    options = ReportOptions(
-        artifacts_dir=values["artifacts_dir"],
-        now=now,
-        window=window,
-        interval=values["interval"],
-        min_uptime=min_uptime,
-        calendar=BusinessCalendar.from_config(values),
-        sla_target=values["sla_target"],
-        live=at is None,
-    )
+    try:
+        typed = report_settings(values)
+    except ConfigError as exc:
+        fail(str(exc))
+    options = ReportOptions.of(typed, at or utc_now(), window, min_uptime, live=at is None)
     try:
         result = run_report(
             options,
-            values,
+            typed,
             fmt=fmt,
             detailed=detailed,
             colour=output is None and colour_wanted(sys.stdout, no_color),
             notify=notify,
         )
-    except (NoData, ConfigError, DirectoryError) as exc:
+    except (NoData, NotifyUnavailable, DirectoryError) as exc:
         fail(str(exc))
     for line in result.diagnostics:
         say(line)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -23,7 +23,18 @@ from pydantic import SecretStr
 
 from chatwoot_health.artifacts.store import DEFAULT_ARTIFACTS_DIR
 from chatwoot_health.redact import redact_url, register_secret
+from chatwoot_health.thresholds import (
+    DEFAULT_BUSINESS_DAYS,
+    DEFAULT_CLOSES_MINUTE,
+    DEFAULT_OPENS_MINUTE,
+    DEFAULT_TIMEZONE,
+)
 from chatwoot_health.timeutil import parse_duration
+
+if TYPE_CHECKING:
+    from chatwoot_health.metrics.business_hours import BusinessCalendar
+    from chatwoot_health.models.settings import CheckSettings, SupabaseSettings
+    from chatwoot_health.report.options import ReportSettings
 
 
 class ConfigError(Exception):
@@ -263,7 +274,7 @@ SETTINGS: tuple[Setting, ...] = (
         "timezone",
         "CHATWOOT_HEALTH_TIMEZONE",
         _timezone,
-        "America/New_York",
+        DEFAULT_TIMEZONE,
         "Time zone of the business hours (IANA name).",
     ),
     Setting(
@@ -498,3 +509,90 @@ def require(values: Mapping[str, Any], key: str, why: str) -> Any:
     if value is None:
         raise ConfigError(f"{SETTINGS_BY_KEY[key].env} is not set: {why}")
     return value
+
+
+# ------------------------------------------------------------------------------ typed settings
+# What the commands receive: the resolved values, checked together and typed. Imported lazily,
+# so that ``--help`` loads none of the types.
+
+CHECK_KEYS = (
+    "base_url",
+    "api_token",
+    "account_id",
+    "health_path",
+    "agent_health_url",
+    "artifacts_dir",
+    "timeout",
+    "agent_slow",
+    "agent_timeout",
+    "run_timeout",
+)
+
+
+def check_settings(values: Mapping[str, Any], liveness_only: bool) -> CheckSettings:
+    """``check``'s settings from :func:`resolve` (of :data:`CHECK_KEYS` only: a typo in a
+    report-only variable must not break cron)."""
+    from chatwoot_health.models.settings import CheckSettings
+
+    require(values, "base_url", "the Chatwoot URL to probe, e.g. https://chat.example.com")
+    if not liveness_only:
+        why = "the authenticated probes need it (or use --liveness-only)"
+        require(values, "api_token", why)
+        require(values, "account_id", why)
+    if values["agent_timeout"] <= values["agent_slow"]:
+        raise ConfigError(
+            "AGENT_HEALTH_TIMEOUT must be greater than AGENT_HEALTH_SLOW_AFTER "
+            f"({values['agent_timeout']:g} ≤ {values['agent_slow']:g} s): "
+            "otherwise 'slow' can never be seen"
+        )
+    return CheckSettings(**{key: values[key] for key in CHECK_KEYS}, liveness_only=liveness_only)
+
+
+def business_calendar(values: Mapping[str, Any]) -> BusinessCalendar:
+    """The business calendar of ``timezone``, ``business_hours``, ``business_days`` and
+    ``holidays``, so every command reads them alike."""
+    from chatwoot_health.metrics.business_hours import BusinessCalendar
+
+    opens, closes = values.get("business_hours") or (DEFAULT_OPENS_MINUTE, DEFAULT_CLOSES_MINUTE)
+    return BusinessCalendar(
+        tz=values.get("timezone") or ZoneInfo(DEFAULT_TIMEZONE),
+        opens=opens,
+        closes=closes,
+        days=values.get("business_days") or DEFAULT_BUSINESS_DAYS,
+        holidays=values.get("holidays") or frozenset(),
+    )
+
+
+def supabase_settings(values: Mapping[str, Any]) -> SupabaseSettings | None:
+    """None when Supabase is not configured; SUPABASE_URL and SUPABASE_KEY go together."""
+    url, key = values.get("supabase_url"), values.get("supabase_key")
+    if url is None and key is None:
+        return None
+    if url is None or key is None:
+        missing = "SUPABASE_URL" if url is None else "SUPABASE_KEY"
+        raise ConfigError(f"{missing} is not set: SUPABASE_URL and SUPABASE_KEY go together")
+    from chatwoot_health.models.settings import SupabaseSettings
+
+    return SupabaseSettings(
+        url=url,
+        key=key,
+        timeout=values["supabase_timeout"],
+        decision_log=values["table_decision_log"],
+        approvals_history=values["table_approvals_history"],
+        notifications=values["table_notifications"],
+    )
+
+
+def report_settings(values: Mapping[str, Any]) -> ReportSettings:
+    """``report``'s settings from :func:`resolve` (of every key)."""
+    from chatwoot_health.report.options import ReportSettings
+
+    return ReportSettings(
+        artifacts_dir=values["artifacts_dir"],
+        interval=values["interval"],
+        calendar=business_calendar(values),
+        sla_target=values["sla_target"],
+        cache_dir=values["cache_dir"],
+        supabase=supabase_settings(values),
+        alert_webhook_url=values.get("alert_webhook_url"),
+    )

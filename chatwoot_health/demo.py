@@ -35,8 +35,10 @@ from chatwoot_health.models.artifact import (
     Profile,
     RunStatus,
 )
-from chatwoot_health.render.report import RENDERERS, RenderContext
-from chatwoot_health.report import ReportOptions, build_report
+from chatwoot_health.render.report import RENDERERS
+from chatwoot_health.report.build import build_report
+from chatwoot_health.report.context import RenderContext
+from chatwoot_health.report.options import ReportOptions
 from chatwoot_health.state import ExitCode
 from chatwoot_health.timeutil import EARLIEST, iso
 

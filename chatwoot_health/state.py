@@ -61,6 +61,11 @@ _WORD = {
 }
 
 
+#: A ``check`` run's status (``RunStatus``, a StrEnum) as a state, in State's order: ok is OK,
+#: degraded WARNING, down CRITICAL, unknown (no liveness path) UNKNOWN.
+RUN_STATES = dict(zip(("ok", "degraded", "down", "unknown"), State, strict=True))
+
+
 def worst(states: Iterable[State], default: State = State.OK) -> State:
     """The worst of ``states`` (``default`` when there are none)."""
     result = default

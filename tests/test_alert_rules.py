@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chatwoot_health import alerts
-from chatwoot_health.alerts import Severity
+from chatwoot_health.models.alert import Severity
 from tests.factory import T0, artifact
 
 M = timedelta(minutes=1)

@@ -10,14 +10,14 @@ import pytest
 
 from chatwoot_health.metrics.approvals import (
     ESTIMATED_WAIT_FORMULA,
-    LatencyStat,
     latency_summary,
     queue_change_points,
     queue_length_at,
     queue_stayed_above,
     review_queue,
 )
-from chatwoot_health.sources.rows import ApprovalRow, DecisionRow
+from chatwoot_health.models.report import MedianP90
+from chatwoot_health.models.rows import ApprovalRow, DecisionRow
 
 T0 = datetime(2026, 1, 14, 10, 0, tzinfo=UTC)
 
@@ -65,7 +65,7 @@ def test_latency_summary() -> None:
         "median": 300.0,
         "p90": pytest.approx(1060.0),
         "samples": 5,
-        "target_ms": 1000,
+        "target": 1000.0,
         "missed": True,
     }
     # private note [1000, 2000]: median 1500; P90 rank 0.9 → 1000 + 0.9 × 1000 = 1900 ≤ 3000.
@@ -73,12 +73,12 @@ def test_latency_summary() -> None:
         "median": 1500.0,
         "p90": pytest.approx(1900.0),
         "samples": 2,
-        "target_ms": 3000,
+        "target": 3000.0,
         "missed": False,
     }
     # approval: no samples → nothing to judge, not missed.
-    assert result.approval_ms == LatencyStat(
-        median=None, p90=None, samples=0, target_ms=2000, missed=False
+    assert result.approval_ms == MedianP90(
+        median=None, p90=None, samples=0, target=2000.0, missed=False
     )
     assert result.targets_missed == 1
 

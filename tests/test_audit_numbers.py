@@ -19,8 +19,9 @@ from chatwoot_health.metrics.sla import compute_sla
 from chatwoot_health.metrics.uptime import expected_runs, monitoring_start
 from chatwoot_health.metrics.window import Window
 from chatwoot_health.models.artifact import InboxHour
-from chatwoot_health.report import ReportOptions, build_report
-from chatwoot_health.sources.rows import DecisionRow
+from chatwoot_health.models.rows import DecisionRow
+from chatwoot_health.report.build import build_report
+from chatwoot_health.report.options import ReportOptions
 from tests.factory import T0, artifact, write_all
 
 S = timedelta(seconds=1)

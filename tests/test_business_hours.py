@@ -243,8 +243,10 @@ def test_calendar_is_a_value() -> None:
     assert hash(a) == hash(b)
 
 
-def test_from_config() -> None:
-    cal = BusinessCalendar.from_config(
+def test_the_config_layer_builds_the_calendar() -> None:
+    from chatwoot_health.config import business_calendar
+
+    cal = business_calendar(
         {
             "timezone": LONDON,
             "business_hours": (480, 1200),
@@ -259,7 +261,7 @@ def test_from_config() -> None:
         days=frozenset({0, 1, 2}),
         holidays=frozenset({date(2026, 1, 1)}),
     )
-    assert BusinessCalendar.from_config({}) == CAL
+    assert business_calendar({}) == CAL
 
 
 # -- properties -----------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from chatwoot_health.cli import main
+from chatwoot_health.models.report import ApprovalsOut, Report, SlaOut, TimelineBucket
 from chatwoot_health.render.html import (
     HEIGHT,
     MIN_SEGMENT,
@@ -22,8 +23,7 @@ from chatwoot_health.render.html import (
     render,
     script_json,
 )
-from chatwoot_health.render.report import RenderContext
-from chatwoot_health.report_model import ApprovalsOut, Report, SlaOut, TimelineBucket
+from chatwoot_health.report.context import RenderContext
 from chatwoot_health.state import Colour
 from tests.dashboard_support import (
     AT,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from chatwoot_health.alerts import Alert, Severity
-from chatwoot_health.notify.decide import PROACTIVE, EndReason, OpenEpisode, decide
+from chatwoot_health.alerts import PROACTIVE
+from chatwoot_health.models.alert import Alert, Severity
+from chatwoot_health.notify.decide import EndReason, OpenEpisode, decide
 from chatwoot_health.notify.messages import (
     humanize_span,
     instance_host,

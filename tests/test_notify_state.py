@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from chatwoot_health import alerts
-from chatwoot_health.alerts import Alert
+from chatwoot_health.models.alert import Alert
 from chatwoot_health.models.artifact import Artifact
 from chatwoot_health.notify import PROACTIVE, notify, webhook_channel
 from chatwoot_health.notify.engine import NotifyOutcome
@@ -285,7 +285,7 @@ _CHILD = """
 import json, os, sys
 from datetime import datetime
 from pathlib import Path
-from chatwoot_health.alerts import Alert, Severity
+from chatwoot_health.models.alert import Alert, Severity
 from chatwoot_health.notify import notify, webhook_channel
 
 db, url, at, start_at, user = sys.argv[1:6]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatwoot_health.metrics.latency import Percentiles
+from chatwoot_health.metrics.latency import percentiles_of
 from chatwoot_health.metrics.percentiles import percentile
 
 
@@ -35,8 +35,8 @@ def test_empty_is_none_and_bad_p_raises() -> None:
 
 
 def test_p99_needs_100_samples() -> None:
-    assert Percentiles.of([float(i) for i in range(99)]).p99_ms is None
-    full = Percentiles.of([float(i) for i in range(100)])
+    assert percentiles_of([float(i) for i in range(99)]).p99_ms is None
+    full = percentiles_of([float(i) for i in range(100)])
     assert full.p99_ms == pytest.approx(98.0)  # rank 99 × 0.99 = 98.01 → 98.01, rounded to 98.0
     assert full.samples == 100
 

@@ -12,8 +12,9 @@ import pytest
 
 from chatwoot_health.metrics.business_hours import BusinessCalendar
 from chatwoot_health.metrics.channels_common import channel_label
-from chatwoot_health.metrics.sla import BreachDetail, compute_sla, sla_status
-from chatwoot_health.sources.rows import DecisionRow
+from chatwoot_health.metrics.sla import compute_sla, sla_status
+from chatwoot_health.models.report import BreachOut
+from chatwoot_health.models.rows import DecisionRow
 
 NY = ZoneInfo("America/New_York")
 CAL = BusinessCalendar(tz=NY)
@@ -67,9 +68,10 @@ def test_mixed_week() -> None:
     assert result.compliance_percent == 50.0  # 3 / 6
     assert result.status == "red"
     # Decided waits 5 + 15 + 30 + (15 + 1/60) + 7 = 72.0166… min over 5 rows = 14.40333… min.
-    assert result.avg_response_minutes == pytest.approx(14.4033333, abs=1e-6)
+    assert result.avg_response_exact == pytest.approx(14.4033333, abs=1e-6)
+    assert result.avg_response_minutes == 14.4  # shown to 0.1 min
     assert result.breach_details == [
-        BreachDetail(
+        BreachOut(
             conversation_id=106,
             customer_name="Customer 106",
             channel="Live chat",
@@ -77,7 +79,7 @@ def test_mixed_week() -> None:
             reason=None,
             pending=True,
         ),
-        BreachDetail(
+        BreachOut(
             conversation_id=103,
             customer_name="Customer 103",
             channel="SMS",
@@ -85,7 +87,7 @@ def test_mixed_week() -> None:
             reason="night",
             pending=False,
         ),
-        BreachDetail(
+        BreachOut(
             conversation_id=104,
             customer_name="Customer 104",
             channel="Unknown",
@@ -155,7 +157,7 @@ def _decided(met: int, breached: int) -> list[DecisionRow]:
 )
 def test_colours(met: int, breached: int, percent: float, status: str) -> None:
     result = compute_sla(_decided(met, breached), START, END, NOW, CAL, TARGET)
-    assert result.compliance_percent == pytest.approx(percent)
+    assert result.compliance_exact == pytest.approx(percent)
     assert result.status == status
 
 

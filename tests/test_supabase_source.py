@@ -19,14 +19,11 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
-from chatwoot_health.alerts import Alert, Severity
-from chatwoot_health.sources.supabase import (
-    MIGRATION,
-    NotifyResult,
-    SupabaseError,
-    SupabaseSettings,
-    SupabaseSource,
-)
+from chatwoot_health.models.alert import Alert, Severity
+from chatwoot_health.models.settings import SupabaseSettings
+from chatwoot_health.notify.webhook import WebhookSink
+from chatwoot_health.report.notifications import NotifyResult, sync_notifications
+from chatwoot_health.sources.supabase import MIGRATION, SupabaseError, SupabaseSource
 from tests.fixtures_postgres import InsertRows
 from tests.servers.pgrest_server import PgRestStandIn
 from tests.servers.postgres_server import apply_migration, free_port
@@ -51,6 +48,18 @@ HIGH_QUEUE = Alert(
 )
 
 Source = Callable[..., SupabaseSource]
+
+
+def sync(
+    source: SupabaseSource, alerts: list[Alert], instance: str, now: datetime, url: str | None
+) -> NotifyResult:
+    """One ``report --notify`` run's notification step, with the webhook sink when ``url``."""
+    sink = WebhookSink(url, 5.0) if url else None
+    try:
+        return sync_notifications(source, alerts, instance, now, sink)
+    finally:
+        if sink is not None:
+            sink.close()
 
 
 @pytest.fixture
@@ -313,26 +322,24 @@ class TestNotificationsViaPostgrestStandIn:
     ) -> None:
         reporter = source()
 
-        first = reporter.sync_notifications([SERVICE_DOWN], INSTANCE, T0, webhook.url)
+        first = sync(reporter, [SERVICE_DOWN], INSTANCE, T0, webhook.url)
         assert first == NotifyResult(["service_down"], [], [], [])
         for minute in range(5, 30, 5):  # the alert stays active over several cron runs
-            again = reporter.sync_notifications(
-                [SERVICE_DOWN], INSTANCE, T0 + timedelta(minutes=minute), webhook.url
+            again = sync(
+                reporter, [SERVICE_DOWN], INSTANCE, T0 + timedelta(minutes=minute), webhook.url
             )
             assert again == NotifyResult([], [], ["service_down"], [])
         assert len(notification_rows(pg)) == 1
 
-        cleared = reporter.sync_notifications([], INSTANCE, T0 + timedelta(minutes=30), webhook.url)
+        cleared = sync(reporter, [], INSTANCE, T0 + timedelta(minutes=30), webhook.url)
         assert cleared == NotifyResult([], ["service_down"], [], [])
-        quiet = reporter.sync_notifications([], INSTANCE, T0 + timedelta(minutes=35), webhook.url)
+        quiet = sync(reporter, [], INSTANCE, T0 + timedelta(minutes=35), webhook.url)
         assert quiet == NotifyResult([], [], [], [])
         assert notification_rows(pg) == [
             ("service_down", f"service_down:{INSTANCE}", T0 + timedelta(minutes=30))
         ]
 
-        back = reporter.sync_notifications(
-            [SERVICE_DOWN], INSTANCE, T0 + timedelta(hours=1), webhook.url
-        )
+        back = sync(reporter, [SERVICE_DOWN], INSTANCE, T0 + timedelta(hours=1), webhook.url)
         assert back.started == ["service_down"]
         rows = notification_rows(pg)
         assert len(rows) == 2 and rows[1][2] is None
@@ -351,7 +358,7 @@ class TestNotificationsViaPostgrestStandIn:
     def test_row_contents_and_warning_format(
         self, pg: psycopg.Connection[Any], source: Source, webhook: WebhookReceiver
     ) -> None:
-        source().sync_notifications([HIGH_QUEUE], INSTANCE, T0, webhook.url)
+        sync(source(), [HIGH_QUEUE], INSTANCE, T0, webhook.url)
         row = pg.execute(
             "select kind, severity, title, message, dedup_key, created_at, resolved_at "
             "from notifications"
@@ -373,8 +380,8 @@ class TestNotificationsViaPostgrestStandIn:
         self, pg: psycopg.Connection[Any], source: Source
     ) -> None:
         reporter = source()
-        reporter.sync_notifications([SERVICE_DOWN], "other.example.com", T0, None)
-        result = reporter.sync_notifications([], INSTANCE, T0 + timedelta(minutes=5), None)
+        sync(reporter, [SERVICE_DOWN], "other.example.com", T0, None)
+        result = sync(reporter, [], INSTANCE, T0 + timedelta(minutes=5), None)
         assert result == NotifyResult([], [], [], [])
         assert notification_rows(pg)[0][2] is None
 
@@ -397,7 +404,7 @@ class TestNotificationsViaPostgrestStandIn:
 
             reporter.open_notifications = read_then_wait  # type: ignore[method-assign]
             try:
-                results.append(reporter.sync_notifications(alerts, INSTANCE, now, webhook.url))
+                results.append(sync(reporter, alerts, INSTANCE, now, webhook.url))
             except BaseException as exc:
                 errors.append(exc)
 
@@ -423,7 +430,7 @@ class TestNotificationsViaPostgrestStandIn:
     def test_concurrent_runs_resolve_once(
         self, pg: psycopg.Connection[Any], source: Source, webhook: WebhookReceiver
     ) -> None:
-        source().sync_notifications([SERVICE_DOWN], INSTANCE, T0, None)
+        sync(source(), [SERVICE_DOWN], INSTANCE, T0, None)
 
         results = self.race(source, [], T0 + timedelta(minutes=10), webhook)
 
@@ -438,12 +445,12 @@ class TestNotificationsViaPostgrestStandIn:
         self, pg: psycopg.Connection[Any], source: Source, webhook: WebhookReceiver
     ) -> None:
         webhook.status = 500
-        failing = source().sync_notifications([SERVICE_DOWN], INSTANCE, T0, webhook.url)
+        failing = sync(source(), [SERVICE_DOWN], INSTANCE, T0, webhook.url)
         assert failing.started == ["service_down"]
         assert failing.webhook_errors == ["service_down: webhook answered HTTP 500"]
 
         refused_url = f"http://127.0.0.1:{free_port()}/hook"
-        cleared = source().sync_notifications([], INSTANCE, T0 + timedelta(minutes=1), refused_url)
+        cleared = sync(source(), [], INSTANCE, T0 + timedelta(minutes=1), refused_url)
         assert cleared.resolved == ["service_down"]
         assert len(cleared.webhook_errors) == 1
         assert cleared.webhook_errors[0].startswith("service_down: webhook unreachable (")

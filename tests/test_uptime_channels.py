@@ -28,7 +28,8 @@ def test_uptime_counts_runs_not_gaps() -> None:
     assert (result.checks_up, result.checks_down, result.runs_seen) == (9, 1, 11)
     assert result.percent == pytest.approx(90.0)  # 9 ÷ (9 + 1)
     assert result.expected_checks == 12
-    assert result.coverage_percent == pytest.approx(11 / 12 * 100)
+    assert result.coverage_exact == pytest.approx(11 / 12 * 100)
+    assert result.coverage_percent == 91.7  # shown to 0.1 %
     assert result.missing_runs == 1
     assert result.status is Colour.RED
     assert result.current == "unknown"

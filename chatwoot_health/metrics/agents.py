@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 
-from chatwoot_health.artifacts.fast import AgentsRecord, ArtifactCore
-from chatwoot_health.models.artifact import Agents
+from chatwoot_health.artifacts.fast import ArtifactCore
+from chatwoot_health.models.report import AgentsOut, AiAgentOut, HumansOut
 from chatwoot_health.state import Colour
 
 AI_STATES = {"online": "online", "slow": "degraded", "offline": "offline"}
 
 
-@dataclass(frozen=True)
-class AgentStatus:
-    ai_state: str  # online | degraded | offline | not_configured | unknown
-    ai_duration_ms: float | None
-    ai_error: str | None
-    ai_checked_at: datetime | None
-    humans: Agents | AgentsRecord | None
-    humans_as_of: datetime | None
-    status: Colour
-
-    @property
-    def available_names(self) -> list[str]:
-        if self.humans is None:
-            return []
-        return [m.name for m in self.humans.members if m.availability == "online"]
-
-
-def agent_status(artifacts: Sequence[ArtifactCore]) -> AgentStatus:
+def agent_status(artifacts: Sequence[ArtifactCore]) -> AgentsOut:
+    """The AI agent as of the latest run (online | degraded | offline | not_configured |
+    unknown) and the human agents as of the latest run that counted them."""
     latest = artifacts[-1] if artifacts else None
     ai_state, duration, error, checked = "unknown", None, None, None
     if latest is not None:
@@ -41,10 +24,17 @@ def agent_status(artifacts: Sequence[ArtifactCore]) -> AgentStatus:
         else:
             ai_state = AI_STATES.get(check.state or "", "unknown")
             duration, error = check.duration_ms, check.error
-    humans, humans_at = None, None
+    humans: HumansOut | None = None
     for artifact in reversed(artifacts):
-        if artifact.agents is not None:
-            humans, humans_at = artifact.agents, artifact.checked_at
+        record = artifact.agents
+        if record is not None:
+            humans = HumansOut(
+                online=record.online,
+                busy=record.busy,
+                offline=record.offline,
+                available=[m.name for m in record.members if m.availability == "online"],
+                as_of=artifact.checked_at,
+            )
             break
     online = humans.online if humans is not None else None
     if ai_state == "offline":
@@ -55,4 +45,5 @@ def agent_status(artifacts: Sequence[ArtifactCore]) -> AgentStatus:
         colour = Colour.GREY
     else:
         colour = Colour.GREEN
-    return AgentStatus(ai_state, duration, error, checked, humans, humans_at, colour)
+    ai = AiAgentOut(state=ai_state, duration_ms=duration, error=error, checked_at=checked)
+    return AgentsOut(ai=ai, humans=humans, status=colour)

@@ -8,20 +8,21 @@ above 10 for 30 minutes" is decided at those change points and never by sampling
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from itertools import groupby
 
 from pydantic import BaseModel, ConfigDict
 
 from chatwoot_health.metrics.percentiles import percentile
-from chatwoot_health.sources.rows import ApprovalRow, DecisionRow
-
-WEBHOOK_TARGET_MS = 1000
-PRIVATE_NOTE_TARGET_MS = 3000
-APPROVAL_TARGET_MS = 2000
-
-HIGH_QUEUE_THRESHOLD = 10
-HIGH_QUEUE_DURATION = timedelta(minutes=30)
+from chatwoot_health.models.report import MedianP90
+from chatwoot_health.models.rows import ApprovalRow, DecisionRow
+from chatwoot_health.thresholds import (
+    APPROVAL_TARGET_MS,
+    HIGH_QUEUE_FOR,
+    HIGH_QUEUE_PENDING,
+    PRIVATE_NOTE_TARGET_MS,
+    WEBHOOK_TARGET_MS,
+)
 
 ESTIMATED_WAIT_FORMULA = (
     "estimated wait (minutes) = pending approvals × average processing minutes (approvals "
@@ -30,22 +31,12 @@ ESTIMATED_WAIT_FORMULA = (
 )
 
 
-class LatencyStat(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    median: float | None
-    p90: float | None
-    samples: int
-    target_ms: int
-    missed: bool
-
-
 class ApprovalLatencies(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    webhook_ms: LatencyStat
-    private_note_ms: LatencyStat
-    approval_ms: LatencyStat
+    webhook_ms: MedianP90
+    private_note_ms: MedianP90
+    approval_ms: MedianP90
     targets_missed: int
 
 
@@ -59,14 +50,14 @@ class ReviewQueue(BaseModel):
     high_queue: bool
 
 
-def _latency(values: Sequence[int | None], target_ms: int) -> LatencyStat:
+def _latency(values: Sequence[int | None], target_ms: int) -> MedianP90:
     ordered = sorted(value for value in values if value is not None)
     p90 = percentile(ordered, 90)
-    return LatencyStat(
+    return MedianP90(
         median=percentile(ordered, 50),
         p90=p90,
         samples=len(ordered),
-        target_ms=target_ms,
+        target=float(target_ms),
         missed=p90 is not None and p90 > target_ms,
     )
 
@@ -169,5 +160,5 @@ def review_queue(
         avg_processing_minutes=average,
         estimated_wait_minutes=estimate,
         reviewers_online=reviewers_online,
-        high_queue=queue_stayed_above(rows, HIGH_QUEUE_THRESHOLD, now - HIGH_QUEUE_DURATION, now),
+        high_queue=queue_stayed_above(rows, HIGH_QUEUE_PENDING, now - HIGH_QUEUE_FOR, now),
     )

@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
+
+from chatwoot_health.thresholds import (
+    DEFAULT_BUSINESS_DAYS,
+    DEFAULT_CLOSES_MINUTE,
+    DEFAULT_OPENS_MINUTE,
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
@@ -80,9 +85,9 @@ class BusinessCalendar:
     """
 
     tz: ZoneInfo
-    opens: int = 540
-    closes: int = 1020
-    days: frozenset[int] = frozenset(range(5))
+    opens: int = DEFAULT_OPENS_MINUTE
+    closes: int = DEFAULT_CLOSES_MINUTE
+    days: frozenset[int] = DEFAULT_BUSINESS_DAYS
     holidays: frozenset[date] = frozenset()
     # A cache of derived data, not part of the value: replaced whole, so readers never see it torn.
     _table: _Table | None = field(default=None, init=False, repr=False, compare=False, hash=False)
@@ -94,19 +99,6 @@ class BusinessCalendar:
             )
         if not self.days or not self.days <= frozenset(range(7)):
             raise ValueError(f"business days {sorted(self.days)} must be a non-empty set of 0..6")
-
-    @classmethod
-    def from_config(cls, values: Mapping[str, Any]) -> BusinessCalendar:
-        """From :func:`chatwoot_health.config.resolve` output (keys ``timezone``,
-        ``business_hours``, ``business_days``, ``holidays``), so every caller reads them alike."""
-        opens, closes = values.get("business_hours") or (540, 1020)
-        return cls(
-            tz=values.get("timezone") or ZoneInfo("America/New_York"),
-            opens=opens,
-            closes=closes,
-            days=values.get("business_days") or frozenset(range(5)),
-            holidays=values.get("holidays") or frozenset(),
-        )
 
     # -- public API ---------------------------------------------------------------------------
 

@@ -9,44 +9,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from chatwoot_health.artifacts.fast import ArtifactCore, Bucket, buckets_of
 from chatwoot_health.metrics.business_hours import BusinessCalendar
 from chatwoot_health.metrics.channels_common import channel_label
 from chatwoot_health.metrics.window import Window
+from chatwoot_health.models.report import ChannelOut
 from chatwoot_health.state import Colour
+from chatwoot_health.thresholds import (
+    CHANNEL_OUTAGE_AFTER,
+    RESPONSE_TARGET_MINUTES,
+    SILENCE_LOOKBACK,
+    SLOW_CHANNEL_MINUTES,
+)
 
 HOUR = timedelta(hours=1)
-RESPONSE_TARGET_MINUTES = 15.0
-SLOW_CHANNEL_MINUTES = 30.0
-OUTAGE_AFTER = timedelta(hours=4)  # of business time without a message
-SILENCE_LOOKBACK = timedelta(days=7)
-
-
-@dataclass(frozen=True)
-class ChannelActivity:
-    channel: str
-    messages: int
-    share_percent: float | None
-    avg_first_response_minutes: float | None  # shown to 0.1 min
-    responses: int
-    last_message_hour: datetime | None
-    silent_business_seconds: float
-    status: Colour
-    #: The exact average the colour and the slow-channel alert are judged on (15.04 min is over
-    #: a 15-minute target, although it shows as 15.0).
-    avg_first_response_seconds: float | None = None
-
-    @property
-    def possible_outage(self) -> bool:
-        """A channel that had traffic (in the history read) and then none for > 4 business
-        hours of observed silence."""
-        return (
-            self.last_message_hour is not None
-            and self.silent_business_seconds > OUTAGE_AFTER.total_seconds()
-        )
 
 
 def channel_horizon(window: Window, now: datetime) -> datetime:
@@ -88,7 +66,7 @@ def compute_channels(
     now: datetime,
     calendar: BusinessCalendar,
     target_minutes: float = RESPONSE_TARGET_MINUTES,
-) -> list[ChannelActivity]:
+) -> list[ChannelOut]:
     merged = merge_buckets(artifacts, since=channel_horizon(window, now) - HOUR)
     by_channel: dict[str, list[Bucket]] = defaultdict(list)
     history: dict[str, list[Bucket]] = defaultdict(list)
@@ -100,7 +78,7 @@ def compute_channels(
         if window.start <= bucket.hour:
             by_channel[label].append(bucket)
     total = sum(b.incoming_messages for buckets in by_channel.values() for b in buckets)
-    result: list[ChannelActivity] = []
+    result: list[ChannelOut] = []
     # The current hour was observed only up to the latest run that reported per-inbox data.
     observed_until = max(
         (a.checked_at for a in artifacts if buckets_of(a)),
@@ -119,23 +97,29 @@ def compute_channels(
             (b.avg_first_response_seconds or 0) * b.first_response_count for b in buckets
         )
         avg_seconds = weighted / events if events else None
+        last_hour = _last_message_hour(history[label])
+        silent = silences[label]
+        outage = silent > CHANNEL_OUTAGE_AFTER.total_seconds()
         result.append(
-            ChannelActivity(
+            ChannelOut(
                 channel=label,
                 messages=messages,
                 share_percent=round(messages / total * 100, 1) if total else None,
                 avg_first_response_minutes=None
                 if avg_seconds is None
                 else round(avg_seconds / 60, 1),
+                target_minutes=target_minutes,
                 responses=events,
-                last_message_hour=_last_message_hour(history[label]),
-                silent_business_seconds=silences[label],
+                last_message_hour=last_hour,
+                silent_business_hours=round(silent / 3600, 2),
                 status=Colour.RED
-                if silences[label] > OUTAGE_AFTER.total_seconds()
+                if outage
                 else response_colour(
                     None if avg_seconds is None else avg_seconds / 60, target_minutes
                 ),
                 avg_first_response_seconds=avg_seconds,
+                silent_business_seconds=silent,
+                possible_outage=outage and last_hour is not None,
             )
         )
     result.sort(key=lambda c: (-c.messages, c.channel))

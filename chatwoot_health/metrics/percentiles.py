@@ -27,14 +27,3 @@ def percentile(sorted_values: Sequence[float], p: float) -> float | None:
     fraction = rank - low
     lower = float(sorted_values[low])
     return lower + fraction * (float(sorted_values[high]) - lower)
-
-
-def summary(values: Sequence[float], min_samples_p99: int = 100) -> dict[str, float | int | None]:
-    """Median, P90 and P99 (P99 only with at least ``min_samples_p99`` samples)."""
-    ordered = sorted(values)
-    return {
-        "median": percentile(ordered, 50),
-        "p90": percentile(ordered, 90),
-        "p99": percentile(ordered, 99) if len(ordered) >= min_samples_p99 else None,
-        "samples": len(ordered),
-    }

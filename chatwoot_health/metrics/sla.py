@@ -10,40 +10,14 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from chatwoot_health.metrics.business_hours import BusinessCalendar
 from chatwoot_health.metrics.channels_common import channel_label
-from chatwoot_health.sources.rows import DecisionRow
+from chatwoot_health.metrics.window import Window
+from chatwoot_health.models.report import BreachOut, SlaOut
+from chatwoot_health.models.rows import DecisionRow
+from chatwoot_health.thresholds import SLA_GREEN_PERCENT, SLA_YELLOW_PERCENT
 
 SlaStatus = Literal["green", "yellow", "red", "grey"]
-
-GREEN_AT_PERCENT = 95
-YELLOW_AT_PERCENT = 85
-
-
-class BreachDetail(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    conversation_id: int
-    customer_name: str | None
-    channel: str  # a reader's label, see channel_label
-    wait_minutes: float  # business minutes, rounded to 0.1
-    reason: str | None
-    pending: bool  # still undecided at the report's instant
-
-
-class SlaResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    compliance_percent: float | None  # None when no row has a verdict yet
-    met: int
-    total: int  # met + breaches; in-progress rows have no verdict yet
-    in_progress: int
-    avg_response_minutes: float | None  # decided rows only: pending ones have no response yet
-    breaches: int
-    breach_details: list[BreachDetail]  # longest wait first
-    status: SlaStatus
 
 
 def sla_status(met: int, total: int) -> SlaStatus:
@@ -51,11 +25,15 @@ def sla_status(met: int, total: int) -> SlaStatus:
     that happens to land at 94.99999999999999."""
     if total == 0:
         return "grey"
-    if met * 100 >= GREEN_AT_PERCENT * total:
+    if met * 100 >= SLA_GREEN_PERCENT * total:
         return "green"
-    if met * 100 >= YELLOW_AT_PERCENT * total:
+    if met * 100 >= SLA_YELLOW_PERCENT * total:
         return "yellow"
     return "red"
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def compute_sla(
@@ -65,7 +43,7 @@ def compute_sla(
     now: datetime,
     calendar: BusinessCalendar,
     target: timedelta,
-) -> SlaResult:
+) -> SlaOut:
     """SLA verdicts for the rows received in (start, end], as seen at ``now``: the window rule of
     every section (:meth:`Window.contains`), so that consecutive windows never count a row twice.
 
@@ -99,7 +77,7 @@ def compute_sla(
             breached.append((wait, row, False))
     breached.sort(key=lambda item: (-item[0], item[1].conversation_id, item[1].id))
     details = [
-        BreachDetail(
+        BreachOut(
             conversation_id=row.conversation_id,
             customer_name=row.customer_name,
             channel=channel_label(row.channel),
@@ -110,13 +88,19 @@ def compute_sla(
         for wait, row, pending in breached
     ]
     total = met + len(breached)
-    return SlaResult(
-        compliance_percent=met * 100 / total if total else None,
+    compliance = met * 100 / total if total else None
+    average = decided_wait_total / decided_count / 60 if decided_count else None
+    return SlaOut(
+        compliance_percent=_round(compliance),
         met=met,
         total=total,
         in_progress=in_progress,
-        avg_response_minutes=decided_wait_total / decided_count / 60 if decided_count else None,
+        avg_response_minutes=_round(average),
         breaches=len(breached),
         breach_details=details,
+        target_minutes=target_s / 60,
         status=sla_status(met, total),
+        window=Window(start, end).out(),
+        compliance_exact=compliance,
+        avg_response_exact=average,
     )

@@ -4,43 +4,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from chatwoot_health.artifacts.fast import ArtifactCore
 from chatwoot_health.metrics.window import Window
+from chatwoot_health.models.report import UptimeOut
 from chatwoot_health.state import Colour
-
-GREEN_AT = 99.9
-YELLOW_AT = 99.0
-MIN_COVERAGE = 90.0
-
-
-@dataclass(frozen=True)
-class Uptime:
-    current: str  # up | down | unknown
-    last_checked_at: datetime | None
-    last_success_at: datetime | None
-    current_error: str | None
-    percent: float | None
-    checks_up: int
-    checks_down: int
-    runs_seen: int
-    expected_checks: int
-    coverage_percent: float | None
-    status: Colour
-
-    @property
-    def missing_runs(self) -> int:
-        return max(0, self.expected_checks - self.runs_seen)
+from chatwoot_health.thresholds import UPTIME_TARGET_PERCENT, UPTIME_YELLOW_PERCENT
+from chatwoot_health.timeutil import humanize_age
 
 
 def uptime_colour(percent: float | None) -> Colour:
     if percent is None:
         return Colour.GREY
-    if percent >= GREEN_AT:
+    if percent >= UPTIME_TARGET_PERCENT:
         return Colour.GREEN
-    if percent >= YELLOW_AT:
+    if percent >= UPTIME_YELLOW_PERCENT:
         return Colour.YELLOW
     return Colour.RED
 
@@ -79,9 +58,10 @@ def compute_uptime(
     window: Window,
     interval: timedelta,
     monitoring_since: datetime | None = None,
-) -> Uptime:
+) -> UptimeOut:
     """``artifacts``: every artifact up to the window's end, oldest first (the window is applied
-    here; the latest artifact gives the current state even when it is older than the window)."""
+    here; the latest artifact gives the current state even when it is older than the window).
+    The window's end is the report's instant."""
     inside = window.select(artifacts)
     up = sum(1 for artifact in inside if artifact.liveness == "up")
     down = sum(1 for artifact in inside if artifact.liveness == "down")
@@ -94,16 +74,20 @@ def compute_uptime(
     if latest is not None:
         check = latest.check("rails_health")
         current_error = check.error if check is not None else None
-    return Uptime(
+    return UptimeOut(
         current=latest.liveness if latest else "unknown",
         last_checked_at=latest.checked_at if latest else None,
+        last_checked_ago=humanize_age(window.end - latest.checked_at) if latest else None,
         last_success_at=last_success,
-        current_error=current_error,
-        percent=percent,
+        error=current_error,
+        percent=None if percent is None else round(percent, 3),
         checks_up=up,
         checks_down=down,
         runs_seen=len(inside),
         expected_checks=expected,
-        coverage_percent=coverage,
+        coverage_percent=None if coverage is None else round(coverage, 1),
         status=uptime_colour(percent),
+        window=window.out(),
+        percent_exact=percent,
+        coverage_exact=coverage,
     )

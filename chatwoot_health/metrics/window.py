@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from chatwoot_health.artifacts.fast import ArtifactCore
+from chatwoot_health.models.report import WindowOut
 from chatwoot_health.timeutil import format_duration
 
 A = TypeVar("A", bound=ArtifactCore)
@@ -30,6 +31,9 @@ class Window:
     @property
     def label(self) -> str:
         return format_duration(self.length)
+
+    def out(self) -> WindowOut:
+        return WindowOut(label=self.label, start=self.start, end=self.end)
 
     def contains(self, moment: datetime) -> bool:
         """Windows are half-open, (start, end]: a run exactly at the start belongs to the window

@@ -7,8 +7,8 @@ The commands call :func:`notify` once per run with the run's alerts; the pieces 
 :mod:`.channels` (delivery; Apprise imported only when used).
 """
 
+from chatwoot_health.alerts import BANNER, PROACTIVE
 from chatwoot_health.notify.channels import Channel, ChannelError, parse_channels, webhook_channel
-from chatwoot_health.notify.decide import BANNER, PROACTIVE
 from chatwoot_health.notify.engine import NotifyOutcome, default_state_path, notify
 
 __all__ = [

@@ -16,21 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from chatwoot_health.alerts import ESCALATES_TO, Alert, Severity
-
-#: The spec's proactive alerts: pushed to people by default.
-PROACTIVE: frozenset[str] = frozenset(
-    {
-        "service_down",
-        "high_queue",
-        "sla_breach",
-        "channel_outage",
-        "slow_response",
-        "agent_offline",
-    }
-)
-#: Banner conditions: on the dashboard and in the exit code; pushed only if a setting asks.
-BANNER: frozenset[str] = frozenset({"uptime_below_target", "monitoring_gap", "stale_data"})
+from chatwoot_health.alerts import ESCALATES_TO
+from chatwoot_health.models.alert import Alert, Severity
 
 
 class EndReason(StrEnum):

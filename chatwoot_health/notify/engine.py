@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from chatwoot_health.alerts import Alert
+from chatwoot_health.alerts import PROACTIVE
+from chatwoot_health.models.alert import Alert
 from chatwoot_health.notify.channels import SEND_DEADLINE, Channel, send
-from chatwoot_health.notify.decide import PROACTIVE, Decisions, EndReason, decide
+from chatwoot_health.notify.decide import Decisions, EndReason, decide
 from chatwoot_health.notify.messages import Message, resolve_message, start_message
 from chatwoot_health.notify.state import (
     BUSY_TIMEOUT,

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from chatwoot_health.alerts import Alert, Severity
+from chatwoot_health.models.alert import Alert, Severity
 from chatwoot_health.notify.decide import Decisions, EndReason, OpenEpisode
 from chatwoot_health.notify.messages import Message
 

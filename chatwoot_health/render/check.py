@@ -7,14 +7,7 @@ from collections.abc import Callable
 from chatwoot_health.models.artifact import Artifact, CheckResult, RunStatus
 from chatwoot_health.redact import printable_fields
 from chatwoot_health.render.style import badge
-from chatwoot_health.state import State
-
-RUN_STATE = {
-    RunStatus.OK: State.OK,
-    RunStatus.DEGRADED: State.WARNING,
-    RunStatus.DOWN: State.CRITICAL,
-    RunStatus.UNKNOWN: State.UNKNOWN,
-}
+from chatwoot_health.state import RUN_STATES, State
 
 
 def _check_state(check: CheckResult) -> tuple[State, str]:
@@ -54,7 +47,7 @@ def render_table(artifact: Artifact, colour: bool, rejected: bool = False) -> st
             ]
         )
     table = tabulate(rows, headers=["check", "result", "http", "ms", "detail"], tablefmt="simple")
-    state = RUN_STATE[artifact.status]
+    state = RUN_STATES[artifact.status]
     headline = badge(state, colour, artifact.status.value.upper())
     if rejected and artifact.status in (RunStatus.OK, RunStatus.DEGRADED):
         # The run is only degraded, but the exit code is CRITICAL: say why at the top.

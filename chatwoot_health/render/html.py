@@ -15,17 +15,16 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from chatwoot_health.render.report import DEFAULT_RANGE, RenderContext
-from chatwoot_health.report_model import Report, TimelineBucket
+from chatwoot_health.models.report import Report, TimelineBucket
+from chatwoot_health.report.context import DEFAULT_RANGE, RenderContext
 from chatwoot_health.state import Colour, State
+from chatwoot_health.thresholds import DASHBOARD_STALE_AFTER_MINUTES as STALE_AFTER_MINUTES
 
-STALE_AFTER_MINUTES = 15
 AUTO_REFRESH_MINUTES = 5
 MAX_BREACH_ROWS = 50
 
@@ -275,7 +274,6 @@ def script_json(data: object) -> Markup:
     return Markup(text)
 
 
-@cache
 @functools.cache
 def environment() -> Environment:
     """Built once per process: loading and compiling the templates is most of a render."""
@@ -287,14 +285,16 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        num=_num,
-        n=_plain,
-        alert_lines=alert_lines,
-        jv=_json_value,
-        when=_when,
-        iso=_iso,
-        width=_width,
-        colour=_colour,
+        {
+            "num": _num,
+            "n": _plain,
+            "alert_lines": alert_lines,
+            "jv": _json_value,
+            "when": _when,
+            "iso": _iso,
+            "width": _width,
+            "colour": _colour,
+        }
     )
     env.globals.update(
         OVERALL=OVERALL,

@@ -3,22 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from chatwoot_health.report_model import Report
-
-#: The HTML range that shows the report as asked for without --window (each section's own window).
-DEFAULT_RANGE = "Default"
-
-
-@dataclass(frozen=True)
-class RenderContext:
-    detailed: bool = False
-    colour: bool = False
-    #: The same report for each window of the HTML range selector, e.g. (("24h", r1), ("7d", r2),
-    #: ("30d", r3)); the page shows ``default_range`` first (and alone without scripts).
-    ranges: tuple[tuple[str, Report], ...] = ()
-    default_range: str = "30d"
+from chatwoot_health.models.report import Report
+from chatwoot_health.report.context import RenderContext
 
 
 def _table(report: Report, ctx: RenderContext) -> str:

@@ -10,8 +10,8 @@ import csv
 import io
 import re
 
+from chatwoot_health.models.report import Report, WindowOut
 from chatwoot_health.redact import printable
-from chatwoot_health.report_model import Report, WindowOut
 from chatwoot_health.timeutil import iso
 
 HEADER = ["section", "metric", "value", "unit", "status", "window_start", "window_end"]

@@ -6,9 +6,9 @@ from datetime import datetime
 
 from tabulate import tabulate
 
+from chatwoot_health.models.report import Report
 from chatwoot_health.redact import printable_fields
 from chatwoot_health.render.style import badge
-from chatwoot_health.report_model import Report
 from chatwoot_health.state import Colour, State
 from chatwoot_health.timeutil import iso
 

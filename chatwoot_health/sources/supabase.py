@@ -1,4 +1,6 @@
-"""The I/O edge to Supabase: read the SLA/approval rows, record alert notifications.
+"""The I/O edge to Supabase: read the SLA/approval rows; list, insert and resolve notification
+rows. Only the PostgREST calls live here: which alerts start and resolve, their texts and their
+delivery are :mod:`chatwoot_health.report.notifications`' business.
 
 Everything here goes through the official ``supabase`` client (PostgREST underneath), imported
 lazily in :class:`SupabaseSource` because importing it costs ~0.3 s and a report without Supabase
@@ -12,12 +14,10 @@ page proves nothing.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
@@ -26,11 +26,15 @@ import httpx
 import pydantic
 from pydantic import BaseModel, TypeAdapter
 
-from chatwoot_health.alerts import ESCALATES_TO, Alert, alert_text
 from chatwoot_health.httpbody import BodyError, BoundedTransport
+from chatwoot_health.models.rows import (
+    ApprovalRow,
+    DecisionRow,
+    NewNotification,
+    NotificationRow,
+)
+from chatwoot_health.models.settings import SupabaseSettings
 from chatwoot_health.redact import redact_url
-from chatwoot_health.sources.rows import ApprovalRow, DecisionRow, NotificationRow
-from chatwoot_health.timeutil import humanize_age
 
 if TYPE_CHECKING:
     from supabase import Client
@@ -42,36 +46,13 @@ RETRY_PAUSE = 0.2  # seconds before the single retry of a read
 # pages): twice the busiest month seen (50,000 decisions), in pages of 500 rows or more.
 MAX_ROWS = 100_000
 MAX_PAGES = 200
-READ_BUDGET = 60.0  # seconds for every Supabase request of one report, together
-WEBHOOK_READ_LIMIT = 64 * 1024  # bytes of a webhook's answer read (then discarded)
 
 _Row = TypeVar("_Row", bound=BaseModel)
 _T = TypeVar("_T")
 
 
-@dataclass(frozen=True)
-class SupabaseSettings:
-    url: str
-    key: pydantic.SecretStr
-    timeout: float = 10.0
-    decision_log: str = "decision_log"
-    approvals_history: str = "approvals_history"
-    notifications: str = "notifications"
-    budget: float = READ_BUDGET
-
-
 class SupabaseError(Exception):
     """Supabase could not be read or written; ``str(exc)`` is one actionable line, never the key."""
-
-
-@dataclass(frozen=True)
-class NotifyResult:
-    """What one ``report --notify`` run did (alert names); webhook failures never raise."""
-
-    started: list[str]
-    resolved: list[str]
-    already_open: list[str]
-    webhook_errors: list[str]
 
 
 class _Failure(Exception):
@@ -100,12 +81,6 @@ def _one_line(text: str, limit: int = 240) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def resolved_text(row: NotificationRow, now: datetime) -> str:
-    """A resolution names the alert, what it was, and how long it lasted."""
-    lasted = humanize_age(now - row.created_at).removesuffix(" ago")
-    return f"✅ Resolved: {row.title}\nWas: {row.message}\nActive for {lasted}"
-
-
 class SupabaseSource:
     """Reads ``decision_log``/``approvals_history`` and writes ``notifications`` of one project.
 
@@ -117,7 +92,6 @@ class SupabaseSource:
         self._key = settings.key.get_secret_value()
         self._host = urlsplit(settings.url).netloc or settings.url
         self._local = threading.local()  # the last HTTP status seen by this thread
-        self._webhook: httpx.Client | None = None
         # The client's own ``postgrest_client_timeout`` is deprecated in supabase 2.34 (it warns
         # and truncates 0.5 s to 0), so the timeout lives on an httpx client we own; the client's
         # retries (up to 3, sleeping 1 + 2 + 4 s) are off in favour of our single quick retry.
@@ -154,8 +128,6 @@ class SupabaseSource:
 
     def close(self) -> None:
         self._http.close()
-        if self._webhook is not None:
-            self._webhook.close()
 
     def __enter__(self) -> SupabaseSource:
         return self
@@ -223,103 +195,31 @@ class SupabaseSource:
 
     # -- notifications --------------------------------------------------------------------------
 
-    def sync_notifications(
-        self,
-        alerts: Sequence[Alert],
-        instance: str,
-        now: datetime,
-        webhook_url: str | None,
-    ) -> NotifyResult:
-        """Record starts and resolutions of ``alerts`` for ``instance``; post each one once.
-
-        Safe against overlapping runs without any lock: the partial unique index on open
-        ``dedup_key`` lets only one insert win (the loser gets 23505 and stays quiet), and a
-        resolution only counts for the run whose ``resolved_at is null`` update touched the row.
-        """
+    def insert_notification(self, row: NewNotification) -> bool:
+        """Record an alert's start; False when another run already holds its ``dedup_key`` open
+        (the partial unique index on open keys refused this insert)."""
         table = self._settings.notifications
-        active = {alert.name: alert for alert in alerts}
-        mine = [
-            row for row in self.open_notifications() if row.dedup_key == f"{row.kind}:{instance}"
-        ]
-        open_keys = {row.dedup_key for row in mine}
-        started: list[str] = []
-        resolved: list[str] = []
-        already_open: list[str] = []
-        posts: list[tuple[str, str]] = []
+        values = {**row.model_dump(exclude={"created_at"}), "created_at": _utc_text(row.created_at)}
+        try:
+            self._call(table, lambda: self._client.table(table).insert(values).execute())
+        except _DuplicateOpen:
+            return False
+        return True
 
-        for name, alert in active.items():
-            dedup_key = f"{name}:{instance}"
-            if dedup_key in open_keys:
-                already_open.append(name)
-                continue
-            row = {
-                "kind": name,
-                "severity": alert.severity.value,
-                "title": alert.title,
-                "message": alert.message,
-                "dedup_key": dedup_key,
-                "created_at": _utc_text(now),
-            }
+    def resolve_notification(self, row_id: int, resolved_at: datetime) -> bool:
+        """Mark an open row resolved; False when another run resolved it first."""
+        table = self._settings.notifications
 
-            def insert(values: dict[str, str] = row) -> Any:
-                return self._client.table(table).insert(values).execute()
+        def resolve() -> Any:
+            return (
+                self._client.table(table)
+                .update({"resolved_at": _utc_text(resolved_at)})
+                .eq("id", row_id)
+                .is_("resolved_at", "null")
+                .execute()
+            )
 
-            try:
-                self._call(table, insert)
-            except _DuplicateOpen:
-                already_open.append(name)
-                continue
-            started.append(name)
-            posts.append((name, alert_text(alert, now)))
-
-        for open_row in mine:
-            if open_row.kind in active:
-                continue
-
-            def resolve(row_id: int = open_row.id) -> Any:
-                return (
-                    self._client.table(table)
-                    .update({"resolved_at": _utc_text(now)})
-                    .eq("id", row_id)
-                    .is_("resolved_at", "null")
-                    .execute()
-                )
-
-            if self._call(table, resolve).data:  # empty: another run resolved it first
-                resolved.append(open_row.kind)
-                if ESCALATES_TO.get(open_row.kind) not in active:
-                    # A warning that became its critical successor (health_check_failed →
-                    # service_down) did not "resolve": only the escalation is news.
-                    posts.append((open_row.kind, resolved_text(open_row, now)))
-
-        errors = self._post_webhook(webhook_url, posts) if webhook_url else []
-        return NotifyResult(started, resolved, already_open, errors)
-
-    def _post_webhook(self, url: str, posts: list[tuple[str, str]]) -> list[str]:
-        errors: list[str] = []
-        if not posts:
-            return errors
-        if self._webhook is None:  # its own client: no Supabase key can ever travel with it
-            timeout = self._settings.timeout
-            transport = BoundedTransport(timeout=timeout, json_checked=False)
-            self._webhook = httpx.Client(timeout=httpx.Timeout(timeout), transport=transport)
-        client = self._webhook
-        for name, text in posts:
-            try:
-                with client.stream("POST", url, json={"text": text}) as response:
-                    _discard(response)
-            except httpx.TimeoutException:
-                errors.append(f"{name}: webhook did not answer in {self._settings.timeout:g} s")
-            except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
-                # Scrub the URL (a secret) before cutting the line, never after.
-                problem = self._scrub(str(exc).replace(url, "ALERT_WEBHOOK_URL"))
-                errors.append(
-                    f"{name}: webhook unreachable ({_one_line(problem) or type(exc).__name__})"
-                )
-            else:
-                if not response.is_success:
-                    errors.append(f"{name}: webhook answered HTTP {response.status_code}")
-        return [self._scrub(error.replace(url, "ALERT_WEBHOOK_URL")) for error in errors]
+        return bool(self._call(table, resolve).data)
 
     # -- machinery ------------------------------------------------------------------------------
 
@@ -478,29 +378,8 @@ class SupabaseSource:
         return redact_url(line)
 
 
-def _discard(response: httpx.Response) -> None:
-    """Read at most :data:`WEBHOOK_READ_LIMIT` bytes of a webhook's answer (it only says "ok")
-    within the request's deadline; the status already told whether the post was taken."""
-    seen = 0
-    with contextlib.suppress(httpx.HTTPError):
-        for chunk in response.iter_raw():
-            seen += len(chunk)
-            if seen >= WEBHOOK_READ_LIMIT:
-                break
-
-
 class _DuplicateOpen(_Failure):
     """The partial unique index refused a second open row: another run already notified."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, retryable=False)
-
-
-__all__ = [
-    "NotifyResult",
-    "SupabaseError",
-    "SupabaseSettings",
-    "SupabaseSource",
-    "alert_text",
-    "resolved_text",
-]

@@ -324,7 +324,8 @@ def test_a_supabase_gzip_bomb_is_capped_while_decoding(
 
 
 def test_the_supabase_budget_bounds_all_requests_together(server: HostileServer) -> None:
-    from chatwoot_health.sources.supabase import SupabaseError, SupabaseSettings, SupabaseSource
+    from chatwoot_health.models.settings import SupabaseSettings
+    from chatwoot_health.sources.supabase import SupabaseError, SupabaseSource
 
     def slow_page(conn: Any, request: Any) -> None:
         time.sleep(0.4)
@@ -345,13 +346,15 @@ def test_the_supabase_budget_bounds_all_requests_together(server: HostileServer)
 
 
 def post_webhook(server: HostileServer, path: str) -> tuple[list[str], float]:
-    from chatwoot_health.sources.supabase import SupabaseSettings, SupabaseSource
+    from chatwoot_health.notify.webhook import WebhookSink
 
-    settings = SupabaseSettings(url=server.url, key=SecretStr("k" * 30), timeout=2)
-    with SupabaseSource(settings) as source:
+    sink = WebhookSink(server.url + path + "?token=s3cret", timeout=2)
+    try:
         started = time.monotonic()
-        errors = source._post_webhook(server.url + path + "?token=s3cret", [("service_down", "x")])
+        errors = sink.post([("service_down", "x")])
         return errors, time.monotonic() - started
+    finally:
+        sink.close()
 
 
 def test_a_webhook_streaming_an_endless_answer_is_read_a_little(server: HostileServer) -> None:

@@ -306,7 +306,7 @@ def test_check_table_strips_escapes() -> None:
 # -- the last resort -------------------------------------------------------------------------------
 
 BOOM = f"""
-import chatwoot_health.report_run as report_run
+import chatwoot_health.report.run as report_run
 
 def boom(*args, **kwargs):
     raise {{kind}}("cannot reach https://user:{PASSWORD}@db.example.com/x?apikey={PASSWORD}\\x1b[2J")

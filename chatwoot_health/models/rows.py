@@ -1,12 +1,10 @@
 """Typed rows of the three Supabase tables (extra columns in users' tables are ignored).
 
-Kept apart from :mod:`chatwoot_health.sources.supabase` so that pure metrics can use the types
-without importing any client.
+A model, below the metrics that read them and the Supabase source that fetches them, so that
+pure metrics use the types without importing any client.
 """
 
 from __future__ import annotations
-
-from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
@@ -50,4 +48,12 @@ class NotificationRow(_Row):
     resolved_at: AwareDatetime | None = None
 
 
-__all__ = ["ApprovalRow", "DecisionRow", "NotificationRow", "datetime"]
+class NewNotification(_Row):
+    """A notification row to insert: an alert's start (``dedup_key`` = alert name and instance)."""
+
+    kind: str
+    severity: str
+    title: str
+    message: str
+    dedup_key: str
+    created_at: AwareDatetime

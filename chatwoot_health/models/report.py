@@ -1,5 +1,9 @@
 """The report as data: what ``report --format json`` prints and every renderer reads.
 
+The metric functions return these models directly. A value is shown rounded (to 0.1 ms, 0.1 %,
+…) but judged exact: the exact value travels beside it in a field excluded from the JSON
+(``Field(exclude=True)``), so no rule ever judges a rounded number.
+
 Section ``status`` fields carry the spec's colour (green, yellow, red, grey = no data); the
 top-level ``status`` is the monitoring state (ok, warning, critical, unknown) and matches the
 exit code.
@@ -11,15 +15,19 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chatwoot_health.alerts import Alert
+from chatwoot_health.models.alert import Alert
 from chatwoot_health.models.artifact import UtcDatetime
 from chatwoot_health.state import Colour, State
-
-REPORT_SCHEMA_VERSION = 1
+from chatwoot_health.thresholds import RESPONSE_TARGET_MINUTES
 
 
 class _Out(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+
+def _exact() -> float | None:
+    """An exact value the rules judge, kept beside its rounded display and out of the JSON."""
+    return Field(default=None, exclude=True)
 
 
 class WindowOut(_Out):
@@ -42,13 +50,22 @@ class UptimeOut(_Out):
     coverage_percent: float | None
     status: Colour
     window: WindowOut
+    percent_exact: float | None = _exact()
+    coverage_exact: float | None = _exact()
+
+    @property
+    def missing_runs(self) -> int:
+        return max(0, self.expected_checks - self.runs_seen)
 
 
 class PercentilesOut(_Out):
+    """Shown to 0.1 ms; the target is judged on the exact P90 (5000.04 ms misses 5 s)."""
+
     median_ms: float | None
     p90_ms: float | None
     p99_ms: float | None
     samples: int
+    p90_exact_ms: float | None = _exact()
 
 
 class LatencyTarget(_Out):
@@ -72,15 +89,17 @@ class ResponseTimeOut(_Out):
 
 
 class ConversationsOut(_Out):
-    open: int | None
-    pending: int | None
-    resolved: int | None
-    snoozed: int | None
-    as_of: UtcDatetime | None
-    age: str | None
-    stale: bool
-    banner: str | None
-    status: Colour
+    """The latest counts (all None, grey, when no run in the window could fetch them)."""
+
+    open: int | None = None
+    pending: int | None = None
+    resolved: int | None = None
+    snoozed: int | None = None
+    as_of: UtcDatetime | None = None
+    age: str | None = None
+    stale: bool = False
+    banner: str | None = None
+    status: Colour = Colour.GREY
 
 
 class ChannelOut(_Out):
@@ -93,6 +112,12 @@ class ChannelOut(_Out):
     last_message_hour: UtcDatetime | None
     silent_business_hours: float
     status: Colour
+    #: The exact average the colour and the slow-channel alert are judged on (15.04 min is over
+    #: a 15-minute target, although it shows as 15.0).
+    avg_first_response_seconds: float | None = _exact()
+    silent_business_seconds: float = Field(default=0.0, exclude=True)
+    #: Had traffic, then more than CHANNEL_OUTAGE_AFTER of observed business time without any.
+    possible_outage: bool = Field(default=False, exclude=True)
 
 
 class ChannelsMeta(_Out):
@@ -139,11 +164,13 @@ class SlaOut(_Out):
     avg_response_minutes: float | None = None
     breaches: int | None = None
     breach_details: list[BreachOut] = Field(default_factory=list)
-    target_minutes: float = 15.0
+    target_minutes: float = RESPONSE_TARGET_MINUTES
     status: Colour | Literal["not_configured", "unknown"] = "not_configured"
     error: str | None = None
     cached_at: UtcDatetime | None = None
     window: WindowOut | None = None
+    compliance_exact: float | None = _exact()
+    avg_response_exact: float | None = _exact()
 
 
 class MedianP90(_Out):

@@ -1,27 +1,27 @@
 """Run ``report`` end to end: build, add the Supabase sections, notify, render.
 
-The CLI calls :func:`run_report`; it returns text and an exit code and never exits or prints.
+The CLI calls :func:`run_report` with typed settings; it returns text and an exit code and never
+exits or prints.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
-from chatwoot_health.config import ConfigError
-from chatwoot_health.render.report import DEFAULT_RANGE, RENDERERS, RenderContext
-from chatwoot_health.report import (
-    NoData,
-    ReportOptions,
-    SectionProvider,
-    build_report,
-    section_windows,
-)
-from chatwoot_health.report_model import Report
+from chatwoot_health.models.report import Report
+from chatwoot_health.render.report import RENDERERS
+from chatwoot_health.report.build import NoData, SectionProvider, build_report
+from chatwoot_health.report.context import DEFAULT_RANGE, HTML_RANGES, LiveBlock, RenderContext
+from chatwoot_health.report.options import ReportOptions, ReportSettings, section_windows
 from chatwoot_health.state import ExitCode
 
-HTML_RANGES = (("24h", timedelta(hours=24)), ("7d", timedelta(days=7)), ("30d", timedelta(days=30)))
+if TYPE_CHECKING:
+    from chatwoot_health.report.supabase import SupabaseProvider
+
+
+class NotifyUnavailable(Exception):
+    """``--notify`` without Supabase settings; the message is one line."""
 
 
 @dataclass(frozen=True)
@@ -31,64 +31,31 @@ class ReportRun:
     diagnostics: list[str]
 
 
-def _supabase_settings(values: dict[str, Any]) -> Any:
-    url, key = values.get("supabase_url"), values.get("supabase_key")
-    if url is None and key is None:
-        return None
-    if url is None or key is None:
-        missing = "SUPABASE_URL" if url is None else "SUPABASE_KEY"
-        raise ConfigError(f"{missing} is not set: SUPABASE_URL and SUPABASE_KEY go together")
-    from chatwoot_health.sources.supabase import SupabaseSettings
-
-    return SupabaseSettings(
-        url=url,
-        key=key,
-        timeout=values["supabase_timeout"],
-        decision_log=values["table_decision_log"],
-        approvals_history=values["table_approvals_history"],
-        notifications=values["table_notifications"],
-    )
-
-
 def run_report(
     options: ReportOptions,
-    values: dict[str, Any],
+    settings: ReportSettings,
     *,
     fmt: str,
     detailed: bool,
     colour: bool,
     notify: bool,
+    live: LiveBlock | None = None,
 ) -> ReportRun:
-    """Raises :class:`NoData` (nothing to report) or :class:`ConfigError` (bad settings)."""
-    settings = _supabase_settings(values)
-    if notify and settings is None:
-        raise ConfigError("SUPABASE_URL is not set: --notify records alerts in Supabase")
-    provider = None
-    if settings is not None:
-        from chatwoot_health.supabase_sections import SupabaseProvider
-
-        starts = [section_windows(options)["sla"].start]
-        if fmt == "html":
-            starts += [options.now - length for _, length in HTML_RANGES]
-        provider = SupabaseProvider(
-            settings,
-            values["cache_dir"],
-            options.now,
-            options.calendar,
-            options.sla_target,
-            fetch_start=min(starts),
-            live=options.live,
-        )
+    """Raises :class:`NoData` (nothing to report) or :class:`NotifyUnavailable`. ``live`` is
+    what ``serve`` adds to the dashboard page."""
+    if notify and settings.supabase is None:
+        raise NotifyUnavailable("SUPABASE_URL is not set: --notify records alerts in Supabase")
+    provider = _provider(options, settings, fmt)
     try:
         outcome = build_report(options, extra=provider)
         diagnostics = list(outcome.skipped)
         context = RenderContext(detailed=detailed, colour=colour)
         if fmt == "html":
-            context = html_context(options, outcome.report, provider)
+            context = replace(html_context(options, outcome.report, provider), live=live)
         if provider is not None:
             diagnostics += provider.diagnostics
             if notify:
-                diagnostics += _notify(provider, outcome.report, values)
+                diagnostics += _notify(provider, outcome.report, settings)
     finally:
         if provider is not None:
             provider.close()
@@ -96,18 +63,45 @@ def run_report(
     return ReportRun(text, outcome.exit_code, diagnostics)
 
 
-def _notify(provider: Any, report: Report, values: dict[str, Any]) -> list[str]:
+def _provider(
+    options: ReportOptions, settings: ReportSettings, fmt: str
+) -> SupabaseProvider | None:
+    if settings.supabase is None:
+        return None
+    from chatwoot_health.report.supabase import SupabaseProvider
+
+    starts = [section_windows(options).sla.start]
+    if fmt == "html":
+        starts += [options.now - length for _, length in HTML_RANGES]
+    return SupabaseProvider(
+        settings.supabase,
+        settings.cache_dir,
+        options.now,
+        options.calendar,
+        options.sla_target,
+        fetch_start=min(starts),
+        live=options.live,
+    )
+
+
+def _notify(provider: SupabaseProvider, report: Report, settings: ReportSettings) -> list[str]:
+    from chatwoot_health.notify.webhook import WebhookSink
+    from chatwoot_health.report.notifications import sync_notifications
     from chatwoot_health.sources.supabase import SupabaseError
 
     if provider.source is None:
         return [f"notifications not recorded: {provider.error or 'Supabase unavailable'}"]
-    webhook = values.get("alert_webhook_url")
+    url = settings.alert_webhook_url
+    sink = WebhookSink(url, provider.settings.timeout) if url else None
     try:
-        result = provider.source.sync_notifications(
-            report.alerts, report.instance or "unknown", report.generated_at, webhook
+        result = sync_notifications(
+            provider.source, report.alerts, report.instance or "unknown", report.generated_at, sink
         )
     except SupabaseError as exc:
         return [f"notifications not recorded: {exc}"]
+    finally:
+        if sink is not None:
+            sink.close()
     lines = []
     if result.started:
         lines.append("notified: " + ", ".join(result.started))

@@ -1,0 +1,35 @@
+"""An active alert as data: what the report lists, the notification engine records and the
+renderers show. The catalogue and the rules that raise alerts live in
+:mod:`chatwoot_health.alerts`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from chatwoot_health.models.artifact import UtcDatetime
+from chatwoot_health.state import State
+
+
+class Severity(StrEnum):
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def state(self) -> State:
+        return State.CRITICAL if self is Severity.CRITICAL else State.WARNING
+
+
+class Alert(BaseModel):
+    """One active alert. ``since`` is when the condition started (as far as the data shows)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    severity: Severity
+    title: str
+    message: str
+    since: UtcDatetime | None = None
+    action: str | None = None
+    last_success: UtcDatetime | None = None

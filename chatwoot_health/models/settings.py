@@ -1,0 +1,42 @@
+"""Typed settings, as :mod:`chatwoot_health.config` resolves them (flag > env > file > default).
+
+Plain values only: the commands receive these, never a mapping of raw settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import SecretStr
+
+#: Seconds for every Supabase request of one report, together.
+SUPABASE_READ_BUDGET = 60.0
+
+
+@dataclass(frozen=True)
+class SupabaseSettings:
+    url: str
+    key: SecretStr
+    timeout: float = 10.0
+    decision_log: str = "decision_log"
+    approvals_history: str = "approvals_history"
+    notifications: str = "notifications"
+    budget: float = SUPABASE_READ_BUDGET
+
+
+@dataclass(frozen=True)
+class CheckSettings:
+    """What ``check`` needs: the instance, its credentials, the probes' timeouts."""
+
+    base_url: str
+    api_token: SecretStr | None
+    account_id: int | None
+    health_path: str | None
+    agent_health_url: str | None
+    artifacts_dir: Path
+    timeout: float
+    agent_slow: float
+    agent_timeout: float
+    run_timeout: float
+    liveness_only: bool = False

@@ -1,0 +1,277 @@
+"""Build the report: read the artifacts of the window once, compute each section with the metric
+functions (which return the output models), raise the alerts, and return the report and its exit
+code. Pure orchestration with the report's single ``now``: no Click, no printing, no ``sys.exit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from chatwoot_health import __version__, alerts
+from chatwoot_health.alerts import alert_text, worst_severity
+from chatwoot_health.artifacts.fast import ArtifactCore
+from chatwoot_health.artifacts.store import ArtifactDirectory, ArtifactSet, read_window
+from chatwoot_health.metrics.agents import agent_status
+from chatwoot_health.metrics.approvals import ReviewQueue
+from chatwoot_health.metrics.channels import channel_horizon, compute_channels
+from chatwoot_health.metrics.conversations import latest_conversations
+from chatwoot_health.metrics.latency import compute_response_time, successful_durations
+from chatwoot_health.metrics.percentiles import percentile
+from chatwoot_health.metrics.uptime import compute_uptime, monitoring_start
+from chatwoot_health.metrics.window import Window
+from chatwoot_health.models.alert import Alert, Severity
+from chatwoot_health.models.report import (
+    AlertOut,
+    ApprovalsOut,
+    ArtifactsOut,
+    ChannelOut,
+    ChannelsMeta,
+    LatencyTarget,
+    Report,
+    ResponseTimeOut,
+    SkippedFile,
+    SlaOut,
+    TimelineBucket,
+    UptimeOut,
+)
+from chatwoot_health.report.options import ReportOptions, SectionWindows, section_windows
+from chatwoot_health.state import Colour, ExitCode
+from chatwoot_health.thresholds import RESPONSE_TIME_TARGET_MS
+from chatwoot_health.timeutil import iso
+
+HOUR = timedelta(hours=1)
+
+
+class NoData(Exception):
+    """Nothing to report on (exit UNKNOWN); the message is one sentence."""
+
+
+@dataclass(frozen=True)
+class ExtraSections:
+    """Sections computed from other sources (Supabase) that slot into the report, and the
+    evidence they give the alert rules."""
+
+    sla: SlaOut = field(default_factory=SlaOut)
+    approvals: ApprovalsOut = field(default_factory=ApprovalsOut)
+    latency_targets: list[LatencyTarget] = field(default_factory=list)
+    #: The approval queue: the second source of evidence of ``high_queue``.
+    queue: ReviewQueue | None = None
+    #: Why the source could not be read (raises ``supabase_unavailable``).
+    unavailable: str | None = None
+
+
+SectionProvider = Callable[[Sequence[ArtifactCore], SectionWindows], ExtraSections]
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    report: Report
+    exit_code: ExitCode
+    skipped: list[str]
+
+
+def load(options: ReportOptions, listing: ArtifactDirectory) -> tuple[ArtifactSet, SectionWindows]:
+    windows = section_windows(options)
+    earliest = min(windows.uptime.start, windows.channels.start, windows.sla.start)
+    # Only the channel section reads per-inbox data, and only this far back (it looks for
+    # silence over at least a week); the alert rules look back an hour at most.
+    detail_since = channel_horizon(windows.channels, options.now) - HOUR
+    earliest = min(earliest, options.now - HOUR, detail_since)
+    found = read_window(listing, earliest, options.now, detail_since=detail_since)
+    return found, windows
+
+
+def build_report(options: ReportOptions, extra: SectionProvider | None = None) -> ReportOutcome:
+    """Compute the report. Raises :class:`NoData` when the window holds no artifact."""
+    listing = ArtifactDirectory(options.artifacts_dir)
+    found, windows = load(options, listing)
+    artifacts = found.artifacts
+    in_window = windows.uptime.select(artifacts)
+    if not in_window:
+        raise _no_data(options, listing, windows.uptime)
+    now = options.now
+    monitoring_since = monitoring_start(listing.first_time(), artifacts)
+    uptime = compute_uptime(artifacts, windows.uptime, options.interval, monitoring_since)
+    target_minutes = options.sla_target.total_seconds() / 60
+    channels = compute_channels(artifacts, windows.channels, now, options.calendar, target_minutes)
+    sections = extra(artifacts, windows) if extra is not None else ExtraSections()
+    active = _alerts(options, windows, artifacts, in_window, uptime, channels, sections)
+    state = worst_severity(active)
+    report = Report(
+        generated_at=now,
+        instance=artifacts[-1].instance,
+        window=windows.uptime.out(),
+        status=state,
+        exit_code=int(state.exit_code),
+        uptime=uptime,
+        response_time=_response_time(artifacts, windows.uptime, sections.latency_targets),
+        conversations=latest_conversations(in_window, now),
+        channels=channels,
+        channels_meta=_channels_meta(channels, windows.channels, in_window),
+        agents=agent_status(in_window),
+        sla=sections.sla,
+        approvals=sections.approvals,
+        alerts=[AlertOut(**a.model_dump(), text=alert_text(a, now)) for a in active],
+        timeline=timeline(artifacts, windows.uptime, options.interval),
+        artifacts=_artifacts_out(found, options.artifacts_dir),
+        tool_version=__version__,
+    )
+    skipped = [f"skipped {item.path.name}: {item.reason}" for item in found.skipped]
+    return ReportOutcome(report, state.exit_code, skipped)
+
+
+def _no_data(options: ReportOptions, listing: ArtifactDirectory, window: Window) -> NoData:
+    where = options.artifacts_dir
+    if listing.first_time() is None:
+        return NoData(
+            f"no artifacts in {where}: run `chatwoot-health check` first "
+            "(or `chatwoot-health demo` to see a sample)"
+        )
+    return NoData(
+        f"no artifacts between {iso(window.start)} and {iso(window.end)} in {where}: is cron "
+        "running `chatwoot-health check`?"
+    )
+
+
+# ------------------------------------------------------------------------------------ sections
+
+
+def _response_time(
+    artifacts: Sequence[ArtifactCore], window: Window, extra_targets: Sequence[LatencyTarget]
+) -> ResponseTimeOut:
+    """The health checks' percentiles, judged with the other latency targets (Supabase): green
+    when none is missed, yellow for one, red for more."""
+    response = compute_response_time(artifacts, window)
+    overall = response.overall
+    health = LatencyTarget(
+        name="health_check",
+        target_ms=RESPONSE_TIME_TARGET_MS,
+        p90_ms=overall.p90_ms,
+        missed=response.health_target_missed,
+    )
+    targets = [health, *extra_targets]
+    missed = sum(1 for target in targets if target.missed)
+    if overall.samples == 0:
+        colour = Colour.GREY
+    else:
+        colour = (Colour.GREEN, Colour.YELLOW)[missed] if missed < 2 else Colour.RED
+    return ResponseTimeOut(
+        **overall.model_dump(),  # median_ms, p90_ms, p99_ms, samples
+        by_check=response.by_check,
+        target_ms=RESPONSE_TIME_TARGET_MS,
+        targets=targets,
+        targets_missed=missed,
+        status=colour,
+        window=window.out(),
+    )
+
+
+def _channels_meta(
+    channels: Sequence[ChannelOut], window: Window, artifacts: Sequence[ArtifactCore]
+) -> ChannelsMeta:
+    if channels:
+        return ChannelsMeta(window=window.out(), data="ok")
+    return ChannelsMeta(
+        window=window.out(), data="no_data", note=_no_channel_data_reason(artifacts)
+    )
+
+
+def _no_channel_data_reason(artifacts: Sequence[ArtifactCore]) -> str:
+    for artifact in reversed(artifacts):
+        check = artifact.check("inbox_activity")
+        if check is not None and check.skipped and check.skip_reason:
+            return f"no per-inbox data: {check.skip_reason} (use an administrator's token)"
+    return "no per-inbox activity recorded in this window"
+
+
+def _artifacts_out(found: ArtifactSet, directory: Path) -> ArtifactsOut:
+    return ArtifactsOut(
+        read=found.read,
+        skipped=len(found.skipped),
+        skipped_files=[SkippedFile(file=s.path.name, reason=s.reason) for s in found.skipped],
+        directory=str(directory),
+    )
+
+
+def _alerts(
+    options: ReportOptions,
+    windows: SectionWindows,
+    artifacts: Sequence[ArtifactCore],
+    in_window: Sequence[ArtifactCore],
+    uptime: UptimeOut,
+    channels: Sequence[ChannelOut],
+    sections: ExtraSections,
+) -> list[Alert]:
+    """Every rule of the catalogue over this report's data; critical first, then by name."""
+    now = options.now
+    last_hour = Window.ending(now, HOUR)
+    last_hour_values = sorted(
+        v for values in successful_durations(last_hour.select(artifacts)).values() for v in values
+    )
+    candidates: list[Alert | None] = [
+        alerts.service_down(in_window, now),
+        alerts.high_queue(in_window, now, sections.queue),
+        alerts.slow_response(percentile(last_hour_values, 90), last_hour.start),
+        alerts.uptime_below_target(
+            uptime.percent_exact,
+            windows.uptime.label,
+            options.min_uptime,
+            _first_down(in_window) or windows.uptime.start,
+        ),
+        alerts.monitoring_gap(
+            uptime.missing_runs, uptime.expected_checks, uptime.coverage_exact, windows.uptime.start
+        ),
+        alerts.stale_data(artifacts[-1].checked_at, now, options.interval),
+        alerts.agent_offline(in_window),
+        alerts.channel_outage(channels),
+        alerts.channel_slow(channels, windows.channels),
+        alerts.sla_breach(sections.sla, windows.sla),
+    ]
+    if sections.unavailable is not None:
+        candidates.append(alerts.supabase_unavailable(sections.unavailable, now))
+    active = [alert for alert in candidates if alert is not None]
+    active.sort(key=lambda a: (a.severity is not Severity.CRITICAL, a.name))
+    return active
+
+
+def _first_down(artifacts: Sequence[ArtifactCore]) -> datetime | None:
+    return next((a.checked_at for a in artifacts if a.liveness == "down"), None)
+
+
+def timeline(
+    artifacts: Sequence[ArtifactCore], window: Window, interval: timedelta
+) -> list[TimelineBucket]:
+    """Hourly bars up to 7 days, daily bars beyond: up, down and the runs expected."""
+    step = HOUR if window.length <= timedelta(days=7) else timedelta(days=1)
+    count = max(1, int(-(-window.length // step)))
+    up, down = [0] * count, [0] * count
+    durations: list[list[float]] = [[] for _ in range(count)]
+    for artifact in window.select(artifacts):
+        index = min(count - 1, int((artifact.checked_at - window.start) // step))
+        state = artifact.liveness
+        if state == "up":
+            up[index] += 1
+        elif state == "down":
+            down[index] += 1
+        durations[index].extend(duration for _name, duration in artifact.latencies)
+    result = []
+    for index in range(count):
+        start = window.start + step * index
+        end = min(start + step, window.end)
+        values = sorted(durations[index])
+        median, p90 = percentile(values, 50), percentile(values, 90)
+        result.append(
+            TimelineBucket(
+                start=start,
+                end=end,
+                up=up[index],
+                down=down[index],
+                expected=int((end - start) / interval),
+                median_ms=None if median is None else round(median, 1),
+                p90_ms=None if p90 is None else round(p90, 1),
+            )
+        )
+    return result

@@ -1,0 +1,89 @@
+"""What one ``report`` is asked for: typed settings, the run's options, the section windows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from chatwoot_health.metrics.business_hours import BusinessCalendar
+from chatwoot_health.metrics.window import Window
+from chatwoot_health.models.settings import SupabaseSettings
+from chatwoot_health.thresholds import DEFAULT_TIMEZONE, RESPONSE_TARGET
+
+DEFAULT_UPTIME_WINDOW = timedelta(days=30)
+DEFAULT_CHANNEL_WINDOW = timedelta(hours=24)
+DEFAULT_SLA_WINDOW = timedelta(days=7)
+DEFAULT_INTERVAL = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    artifacts_dir: Path
+    now: datetime
+    window: timedelta | None = None
+    interval: timedelta = DEFAULT_INTERVAL
+    min_uptime: float | None = None
+    calendar: BusinessCalendar = field(
+        default_factory=lambda: BusinessCalendar(tz=ZoneInfo(DEFAULT_TIMEZONE))
+    )
+    sla_target: timedelta = RESPONSE_TARGET
+    live: bool = True  # False for a report of the past (--at): caches are left alone
+
+    @classmethod
+    def of(
+        cls,
+        settings: ReportSettings,
+        now: datetime,
+        window: timedelta | None,
+        min_uptime: float | None,
+        live: bool,
+    ) -> ReportOptions:
+        return cls(
+            artifacts_dir=settings.artifacts_dir,
+            now=now,
+            window=window,
+            interval=settings.interval,
+            min_uptime=min_uptime,
+            calendar=settings.calendar,
+            sla_target=settings.sla_target,
+            live=live,
+        )
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """The report's settings, resolved and typed by :mod:`chatwoot_health.config`."""
+
+    artifacts_dir: Path
+    #: How often cron runs ``check``: expected runs, coverage, staleness.
+    interval: timedelta
+    #: Built by the config layer from the time zone, hours, days and holidays.
+    calendar: BusinessCalendar
+    sla_target: timedelta
+    #: Where the last good Supabase sections are kept for outages.
+    cache_dir: Path
+    #: None: the SLA and approvals sections are "not configured".
+    supabase: SupabaseSettings | None
+    alert_webhook_url: str | None
+
+
+@dataclass(frozen=True)
+class SectionWindows:
+    uptime: Window  # also response time, the timeline and the report's own window
+    channels: Window
+    sla: Window
+
+
+def section_windows(options: ReportOptions) -> SectionWindows:
+    """Each section's own window, or ``--window`` for all of them."""
+
+    def make(default: timedelta) -> Window:
+        return Window.ending(options.now, options.window or default)
+
+    return SectionWindows(
+        uptime=make(DEFAULT_UPTIME_WINDOW),
+        channels=make(DEFAULT_CHANNEL_WINDOW),
+        sla=make(DEFAULT_SLA_WINDOW),
+    )
