@@ -404,6 +404,51 @@ def report(
 
 @main.command(context_settings=CONTEXT)
 @click.option(
+    "--host",
+    metavar="ADDRESS",
+    help="Listen on this address [env: CHATWOOT_HEALTH_HOST; default 127.0.0.1].",
+)
+@click.option(
+    "--port",
+    metavar="PORT",
+    help="Listen on this TCP port [env: CHATWOOT_HEALTH_PORT; default 8787].",
+)
+@artifacts_dir_option
+@click.pass_context
+def serve(
+    ctx: click.Context, host: str | None, port: str | None, artifacts_dir: Path | None
+) -> None:
+    """The live admin dashboard, its API and /metrics over HTTP, until stopped."""
+    from chatwoot_health.config import report_settings
+    from chatwoot_health.serve import ServeSettings
+    from chatwoot_health.serve import run as run_serve
+
+    values = settings(ctx, {"host": host, "port": port, "artifacts_dir": artifacts_dir})
+    try:
+        check = None
+        if values["base_url"] is not None:  # runs need Chatwoot; without a token, liveness only
+            full = values["api_token"] is not None and values["account_id"] is not None
+            check = check_options(check_settings(values, liveness_only=not full))
+        typed = ServeSettings(
+            report=report_settings(values),
+            host=values["host"],
+            port=values["port"],
+            prefix=values["prefix"],
+            admin_token=values["admin_token"],
+            secret_key=values["secret_key"],
+            metrics_public=values["metrics_public"],
+            chatwoot_url=values["base_url"],
+            account_id=values["account_id"],
+            timeout=values["timeout"],
+            check=check,
+        )
+    except ConfigError as exc:
+        fail(str(exc))
+    sys.exit(run_serve(typed))
+
+
+@main.command(context_settings=CONTEXT)
+@click.option(
     "--dir",
     "directory",
     type=click.Path(path_type=Path, file_okay=False),

@@ -176,6 +176,48 @@ def _table_name(value: str) -> str:
     return value.strip()
 
 
+def _host(value: str) -> str:
+    text = value.strip()
+    if not text or not re.fullmatch(r"[A-Za-z0-9.:\[\]-]+", text):
+        raise ValueError(f"{value!r} is not a host name or IP address, e.g. 127.0.0.1")
+    return text.strip("[]")
+
+
+def _port(value: str) -> int:
+    port = _positive_int(value)
+    if port > 65535:
+        raise ValueError(f"{value!r} is not a TCP port (1-65535)")
+    return port
+
+
+def _prefix(value: str) -> str:
+    """``admin/health/`` → ``/admin/health``; ``/`` → ``""`` (the app at the root)."""
+    text = value.strip()
+    if not re.fullmatch(r"/?([A-Za-z0-9._~-]+/?)*", text):
+        raise ValueError(f"{value!r} is not a URL path prefix, e.g. /admin/chatwoot-health")
+    text = "/" + text.strip("/")
+    return "" if text == "/" else text
+
+
+def _long_secret(minimum: int) -> Callable[[str], SecretStr]:
+    def parse(value: str) -> SecretStr:
+        secret = _secret(value)
+        if len(secret.get_secret_value()) < minimum:
+            raise ValueError(f"is shorter than {minimum} characters")
+        return secret
+
+    return parse
+
+
+def _flag(value: str) -> bool:
+    text = value.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{value!r} is not a yes/no value (1, true, yes, on / 0, false, no, off)")
+
+
 @dataclass(frozen=True)
 class Setting:
     key: str  # the option's dest in Python, also the TOML key (lower case)
@@ -364,6 +406,46 @@ SETTINGS: tuple[Setting, ...] = (
         "Slack-compatible incoming-webhook URL; `report --notify` posts alert starts and "
         "resolutions there.",
         secret=True,
+    ),
+    Setting(
+        "host",
+        "CHATWOOT_HEALTH_HOST",
+        _host,
+        "127.0.0.1",
+        "`serve`: the address to listen on; anything but loopback needs an admin credential.",
+    ),
+    Setting("port", "CHATWOOT_HEALTH_PORT", _port, "8787", "`serve`: the TCP port to listen on."),
+    Setting(
+        "prefix",
+        "CHATWOOT_HEALTH_PREFIX",
+        _prefix,
+        "/admin/chatwoot-health",
+        "`serve`: the URL path of the dashboard and its API (for a reverse proxy).",
+    ),
+    Setting(
+        "admin_token",
+        "CHATWOOT_HEALTH_ADMIN_TOKEN",
+        _long_secret(16),
+        None,
+        "`serve`: the break-glass sign-in credential (at least 16 characters), for when Chatwoot "
+        "is down; never sent to Chatwoot.",
+        secret=True,
+    ),
+    Setting(
+        "secret_key",
+        "CHATWOOT_HEALTH_SECRET_KEY",
+        _long_secret(32),
+        None,
+        "`serve`: signs the session cookie (at least 32 characters); unset = generated once into "
+        ".chatwoot-health-secret (mode 0600) in the artifacts directory.",
+        secret=True,
+    ),
+    Setting(
+        "metrics_public",
+        "CHATWOOT_HEALTH_METRICS_PUBLIC",
+        _flag,
+        "false",
+        "`serve`: yes = /metrics answers without signing in (for a Prometheus scraper).",
     ),
 )
 

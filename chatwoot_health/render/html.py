@@ -362,4 +362,6 @@ def render(report: Report, ctx: RenderContext) -> str:
         config=script_json(config),
         stale_after_minutes=STALE_AFTER_MINUTES,
         auto_refresh_minutes=AUTO_REFRESH_MINUTES,
+        live=ctx.live,
+        nonce=Markup(' nonce="{}"').format(ctx.live.nonce) if ctx.live else "",
     )
