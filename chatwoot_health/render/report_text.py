@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from tabulate import tabulate
 
-from chatwoot_health.models.report import Report
+from chatwoot_health.models.report import BreachOut, Report
 from chatwoot_health.redact import printable_fields
 from chatwoot_health.render.style import badge
 from chatwoot_health.state import Colour, State
@@ -85,30 +86,25 @@ def card(report: Report, on_tty: bool) -> list[str]:
     return lines
 
 
-def detailed(report: Report, on_tty: bool) -> list[str]:
-    u, r, c = report.uptime, report.response_time, report.conversations
-    out: list[str] = []
+Section = tuple[str, list[str]]  # title, lines
 
-    def section(title: str) -> None:
-        out.extend(["", title, "-" * len(title)])
 
-    section(f"Uptime (last {u.window.label})")
-    out.append(
-        tabulate(
-            [
-                ["current", u.current + (f" — {u.error}" if u.error and u.current != "up" else "")],
-                ["uptime", _num(u.percent, "%", 3) + " " + _colour_badge(u.status, on_tty)],
-                ["runs up / down", f"{u.checks_up} / {u.checks_down}"],
-                ["runs seen / expected", f"{u.runs_seen} / {u.expected_checks}"],
-                ["coverage", _num(u.coverage_percent, "%")],
-                ["last checked", f"{_at(u.last_checked_at)} ({u.last_checked_ago or 'never'})"],
-                ["last success", _at(u.last_success_at)],
-            ],
-            tablefmt="plain",
-        )
-    )
+def _uptime(report: Report, on_tty: bool) -> Section:
+    u = report.uptime
+    rows = [
+        ["current", u.current + (f" — {u.error}" if u.error and u.current != "up" else "")],
+        ["uptime", _num(u.percent, "%", 3) + " " + _colour_badge(u.status, on_tty)],
+        ["runs up / down", f"{u.checks_up} / {u.checks_down}"],
+        ["runs seen / expected", f"{u.runs_seen} / {u.expected_checks}"],
+        ["coverage", _num(u.coverage_percent, "%")],
+        ["last checked", f"{_at(u.last_checked_at)} ({u.last_checked_ago or 'never'})"],
+        ["last success", _at(u.last_success_at)],
+    ]
+    return f"Uptime (last {u.window.label})", [tabulate(rows, tablefmt="plain")]
 
-    section(f"Response time (last {r.window.label}, successful checks)")
+
+def _response_time(report: Report, on_tty: bool) -> Section:
+    r = report.response_time
     rows = [
         [
             "all checks",
@@ -119,74 +115,62 @@ def detailed(report: Report, on_tty: bool) -> list[str]:
         ]
     ]
     for name, p in r.by_check.items():
-        rows.append(
-            [
-                name,
-                _ms(p.median_ms),
-                _ms(p.p90_ms),
-                _ms(p.p99_ms) if p.p99_ms is not None else "–",
-                p.samples,
-            ]
-        )
-    out.append(tabulate(rows, headers=["check", "median", "P90", "P99", "samples"]))
-    out.append(
-        "Targets (P90): "
-        + ", ".join(
-            f"{t.name} < {_ms(t.target_ms)}: {'missed' if t.missed else 'met'}" for t in r.targets
-        )
-        + f" → {_colour_badge(r.status, on_tty)}"
+        p99 = _ms(p.p99_ms) if p.p99_ms is not None else "–"
+        rows.append([name, _ms(p.median_ms), _ms(p.p90_ms), p99, p.samples])
+    targets = ", ".join(
+        f"{t.name} < {_ms(t.target_ms)}: {'missed' if t.missed else 'met'}" for t in r.targets
     )
+    return f"Response time (last {r.window.label}, successful checks)", [
+        tabulate(rows, headers=["check", "median", "P90", "P99", "samples"]),
+        f"Targets (P90): {targets} → {_colour_badge(r.status, on_tty)}",
+    ]
 
-    section("Conversations")
+
+def _conversations(report: Report, on_tty: bool) -> Section:
+    c = report.conversations
     if c.pending is None:
-        out.append("no data (the conversations probe has not succeeded in this window)")
-    else:
-        out.append(
-            tabulate(
-                [
-                    ["open", c.open],
-                    ["pending", c.pending],
-                    ["resolved", c.resolved],
-                    ["snoozed", c.snoozed],
-                ],
-                tablefmt="plain",
-            )
-        )
-        out.append(
-            f"as of {_at(c.as_of)} ({c.age})"
-            + (" — last known values: the latest run could not fetch them" if c.stale else "")
-        )
-        if c.banner:
-            out.append(_colour_badge(c.status, on_tty, c.banner))
+        return "Conversations", [
+            "no data (the conversations probe has not succeeded in this window)"
+        ]
+    rows: list[list[object]] = [
+        ["open", c.open],
+        ["pending", c.pending],
+        ["resolved", c.resolved],
+        ["snoozed", c.snoozed],
+    ]
+    stale = " — last known values: the latest run could not fetch them" if c.stale else ""
+    out = [tabulate(rows, tablefmt="plain"), f"as of {_at(c.as_of)} ({c.age})" + stale]
+    if c.banner:
+        out.append(_colour_badge(c.status, on_tty, c.banner))
+    return "Conversations", out
 
+
+def _channels(report: Report, on_tty: bool) -> Section:
     meta = report.channels_meta
-    section(f"Channels (last {meta.window.label})")
+    title = f"Channels (last {meta.window.label})"
     if not report.channels:
-        out.append(meta.note or "no data")
-    else:
-        out.append(
-            tabulate(
-                [
-                    [
-                        ch.channel,
-                        ch.messages,
-                        _num(ch.share_percent, "%"),
-                        _num(ch.avg_first_response_minutes, " min"),
-                        f"{ch.target_minutes:g} min",
-                        _colour_badge(ch.status, on_tty),
-                    ]
-                    for ch in report.channels
-                ],
-                headers=["channel", "messages", "share", "avg first response", "target", "status"],
-            )
-        )
+        return title, [meta.note or "no data"]
+    rows = [
+        [
+            ch.channel,
+            ch.messages,
+            _num(ch.share_percent, "%"),
+            _num(ch.avg_first_response_minutes, " min"),
+            f"{ch.target_minutes:g} min",
+            _colour_badge(ch.status, on_tty),
+        ]
+        for ch in report.channels
+    ]
+    headers = ["channel", "messages", "share", "avg first response", "target", "status"]
+    return title, [tabulate(rows, headers=headers)]
 
+
+def _agents(report: Report, on_tty: bool) -> Section:
     a = report.agents
-    section("Agents")
     ai = a.ai.state.replace("_", " ")
     if a.ai.error:
         ai += f" — {a.ai.error}"
-    out.append(f"AI agent: {ai}")
+    out = [f"AI agent: {ai}"]
     if a.humans is None:
         out.append("Human agents: no data")
     else:
@@ -203,60 +187,82 @@ def detailed(report: Report, on_tty: bool) -> list[str]:
             f"estimated wait {_num(ap.estimated_wait_minutes, ' min')}"
         )
     out.append(f"Status: {_colour_badge(a.status, on_tty)}")
+    return "Agents", out
 
+
+def _sla(report: Report, on_tty: bool) -> Section:
     s = report.sla
-    section("SLA compliance" + (f" (last {s.window.label})" if s.window else ""))
+    title = "SLA compliance" + (f" (last {s.window.label})" if s.window else "")
     if s.status == "not_configured":
-        out.append("not configured (set SUPABASE_URL and SUPABASE_KEY)")
-    else:
-        if s.error:
-            out.append(f"error: {s.error}")
-        if s.cached_at:
-            out.append(f"using cached data from {_at(s.cached_at)}")
-        if s.total is not None:
-            out.append(
-                tabulate(
-                    [
-                        ["target", f"≤ {s.target_minutes:g} min (business hours)"],
-                        [
-                            "compliance",
-                            f"{_num(s.compliance_percent, '%')} ({s.met}/{s.total}) "
-                            f"{_colour_badge(s.status, on_tty)}",
-                        ],
-                        ["in progress", s.in_progress],
-                        ["avg response", _num(s.avg_response_minutes, " min")],
-                        ["breaches", s.breaches],
-                    ],
-                    tablefmt="plain",
-                )
-            )
-        if s.breach_details:
-            out.append(
-                tabulate(
-                    [
-                        [
-                            b.conversation_id,
-                            b.customer_name or "",
-                            b.channel or "",
-                            f"{b.wait_minutes:g}",
-                            b.reason or "",
-                            "pending" if b.pending else "",
-                        ]
-                        for b in s.breach_details[:20]
-                    ],
-                    headers=["conversation", "customer", "channel", "wait (min)", "reason", ""],
-                )
-            )
-            if len(s.breach_details) > 20:
-                out.append(f"… and {len(s.breach_details) - 20} more (see --format json)")
+        return title, ["not configured (set SUPABASE_URL and SUPABASE_KEY)"]
+    out: list[str] = []
+    if s.error:
+        out.append(f"error: {s.error}")
+    if s.cached_at:
+        out.append(f"using cached data from {_at(s.cached_at)}")
+    if s.total is not None:
+        compliance = (
+            f"{_num(s.compliance_percent, '%')} ({s.met}/{s.total}) "
+            f"{_colour_badge(s.status, on_tty)}"
+        )
+        rows: list[list[object]] = [
+            ["target", f"≤ {s.target_minutes:g} min (business hours)"],
+            ["compliance", compliance],
+            ["in progress", s.in_progress],
+            ["avg response", _num(s.avg_response_minutes, " min")],
+            ["breaches", s.breaches],
+        ]
+        out.append(tabulate(rows, tablefmt="plain"))
+    if s.breach_details:
+        out += _breaches(s.breach_details)
+    return title, out
 
-    section("Alerts")
-    if not report.alerts:
-        out.append("none")
+
+def _breaches(details: Sequence[BreachOut], shown: int = 20) -> list[str]:
+    rows = [
+        [
+            b.conversation_id,
+            b.customer_name or "",
+            b.channel or "",
+            f"{b.wait_minutes:g}",
+            b.reason or "",
+            "pending" if b.pending else "",
+        ]
+        for b in details[:shown]
+    ]
+    headers = ["conversation", "customer", "channel", "wait (min)", "reason", ""]
+    out = [tabulate(rows, headers=headers)]
+    if len(details) > shown:
+        out.append(f"… and {len(details) - shown} more (see --format json)")
+    return out
+
+
+def _alerts(report: Report, on_tty: bool) -> Section:
+    out = [] if report.alerts else ["none"]
     for alert in report.alerts:
         out.extend([alert.text, ""])
     if report.artifacts.skipped:
         out.append(f"{report.artifacts.skipped} artifact file(s) skipped (see stderr)")
+    return "Alerts", out
+
+
+SECTIONS: tuple[Callable[[Report, bool], Section], ...] = (
+    _uptime,
+    _response_time,
+    _conversations,
+    _channels,
+    _agents,
+    _sla,
+    _alerts,
+)
+
+
+def detailed(report: Report, on_tty: bool) -> list[str]:
+    """Every section under its underlined title, then the alert texts."""
+    out: list[str] = []
+    for section in SECTIONS:
+        title, lines = section(report, on_tty)
+        out += ["", title, "-" * len(title), *lines]
     return out
 
 
