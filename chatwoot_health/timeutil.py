@@ -133,6 +133,3 @@ def humanize_age(delta: timedelta) -> str:
     if hours < 48:
         return f"{hours} hours ago"
     return f"{hours // 24} days ago"
-
-
-ZERO = timedelta(0)
