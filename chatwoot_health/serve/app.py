@@ -26,7 +26,6 @@ import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib.resources import files
@@ -84,33 +83,13 @@ def templates() -> Environment:
     )
 
 
-@dataclass(frozen=True)
 class Urls:
-    prefix: str
+    """The app's own addresses under the prefix."""
 
-    @property
-    def dashboard(self) -> str:
-        return self.prefix + "/"
-
-    @property
-    def login(self) -> str:
-        return self.prefix + "/login"
-
-    @property
-    def logout(self) -> str:
-        return self.prefix + "/logout"
-
-    @property
-    def run(self) -> str:
-        return self.prefix + "/run"
-
-    @property
-    def state(self) -> str:
-        return self.prefix + "/state"
-
-    @property
-    def incidents(self) -> str:
-        return self.prefix + "/incidents"
+    def __init__(self, prefix: str) -> None:
+        self.dashboard = prefix + "/"
+        self.login, self.logout, self.run = (prefix + p for p in ("/login", "/logout", "/run"))
+        self.state, self.incidents = prefix + "/state", prefix + "/incidents"
 
 
 class Marks:
