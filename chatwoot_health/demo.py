@@ -35,9 +35,9 @@ from chatwoot_health.models.artifact import (
     Profile,
     RunStatus,
 )
+from chatwoot_health.render.context import RenderContext
 from chatwoot_health.render.report import RENDERERS
 from chatwoot_health.report.build import build_report
-from chatwoot_health.report.context import RenderContext
 from chatwoot_health.report.options import ReportOptions
 from chatwoot_health.state import ExitCode
 from chatwoot_health.timeutil import EARLIEST, iso

@@ -22,8 +22,8 @@ from chatwoot_health.cli import main
 from chatwoot_health.config import CONFIG_FILE_ENV, SETTINGS
 from chatwoot_health.demo import generate
 from chatwoot_health.models.report import BreachOut, Report, SlaOut
+from chatwoot_health.render.context import RenderContext
 from chatwoot_health.render.html import render
-from chatwoot_health.report.context import RenderContext
 from chatwoot_health.state import Colour
 
 AT = datetime(2026, 10, 15, 12, 0, tzinfo=UTC)

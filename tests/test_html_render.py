@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from chatwoot_health.cli import main
 from chatwoot_health.models.report import ApprovalsOut, Report, SlaOut, TimelineBucket
+from chatwoot_health.render.context import RenderContext
 from chatwoot_health.render.html import (
     HEIGHT,
     MIN_SEGMENT,
@@ -23,7 +24,6 @@ from chatwoot_health.render.html import (
     render,
     script_json,
 )
-from chatwoot_health.report.context import RenderContext
 from chatwoot_health.state import Colour
 from tests.dashboard_support import (
     AT,

@@ -21,7 +21,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from chatwoot_health.models.report import Report, TimelineBucket
-from chatwoot_health.report.context import DEFAULT_RANGE, RenderContext
+from chatwoot_health.render.context import DEFAULT_RANGE, RenderContext
 from chatwoot_health.state import Colour, State
 from chatwoot_health.thresholds import DASHBOARD_STALE_AFTER_MINUTES as STALE_AFTER_MINUTES
 

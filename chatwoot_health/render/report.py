@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from chatwoot_health.models.report import Report
-from chatwoot_health.report.context import RenderContext
+from chatwoot_health.render.context import RenderContext
 
 
 def _table(report: Report, ctx: RenderContext) -> str:

@@ -10,9 +10,9 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from chatwoot_health.models.report import Report
+from chatwoot_health.render.context import DEFAULT_RANGE, HTML_RANGES, LiveBlock, RenderContext
 from chatwoot_health.render.report import RENDERERS
 from chatwoot_health.report.build import NoData, SectionProvider, build_report
-from chatwoot_health.report.context import DEFAULT_RANGE, HTML_RANGES, LiveBlock, RenderContext
 from chatwoot_health.report.options import ReportOptions, ReportSettings, section_windows
 from chatwoot_health.state import ExitCode
 

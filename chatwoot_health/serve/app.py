@@ -41,8 +41,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from chatwoot_health.render.context import LiveBlock
 from chatwoot_health.render.prometheus import Family
-from chatwoot_health.report.context import LiveBlock
 from chatwoot_health.serve.auth import Verdict, sign_in, signed_in, start_session
 from chatwoot_health.serve.reports import Rendered, ReportService
 from chatwoot_health.serve.runner import ManualRunner, RunUnavailable, Scheduler

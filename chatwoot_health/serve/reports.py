@@ -20,7 +20,7 @@ from functools import cached_property
 
 import anyio.to_thread
 
-from chatwoot_health.report.context import LiveBlock
+from chatwoot_health.render.context import LiveBlock
 from chatwoot_health.serve.settings import ServeSettings
 
 #: A report "as of now" is recomputed at least this often, so that age-based alerts
