@@ -22,7 +22,22 @@ from pathlib import Path
 import msgspec
 from pydantic import ValidationError
 
-from chatwoot_health.artifacts.fast import DETAILED_DECODER, RECORD_DECODER, ArtifactCore
+from chatwoot_health.artifacts.fast import (
+    DETAILED_DECODER,
+    RECORD_DECODER,
+    ArtifactCore,
+    DetailedRunRecord,
+    RunRecord,
+)
+from chatwoot_health.artifacts.index import (
+    ADD_PER_RUN,
+    Identity,
+    IndexUnavailable,
+    Row,
+    RunIndex,
+    identity,
+    notice,
+)
 from chatwoot_health.fileio import (
     FileExists,
     NotReadable,
@@ -76,6 +91,25 @@ def write_artifact(directory: Path, artifact: Artifact, durable: bool = True) ->
     raise ArtifactWriteError(  # pragma: no cover - 8 collisions of 32 random bits
         f"cannot find a free artifact name in {directory}"
     )
+
+
+def index_written(path: Path) -> None:
+    """Add the run just written (by ``check``) to the run index: one row, read back from the
+    file exactly as a report would read it. Any trouble only leaves the row to a later report.
+    The first report makes the index: a ``check`` alone never leaves a database behind."""
+    runs = RunIndex.open(path.parent, create=False)
+    if runs is None:
+        return
+    with runs:
+        ident = identity(os.fspath(path))  # before reading
+        raw = _read_bytes(os.fspath(path))
+        if ident is None or isinstance(raw, OSError):
+            return
+        try:
+            record = DETAILED_DECODER.decode(raw)
+        except (msgspec.DecodeError, RecursionError):
+            return
+        runs.update([(path.name, ident, record)])
 
 
 # --------------------------------------------------------------------------- reading
@@ -177,7 +211,9 @@ class ArtifactDirectory:
 
     def first_time(self) -> datetime | None:
         """When monitoring began, as far as the directory remembers (the oldest artifact name)."""
-        oldest = min(self._names, default=None)  # one C-speed pass, no sort
+        # One C-speed pass, no sort; dot-files (the state database beside the artifacts) sort
+        # before every artifact name, which starts with a digit, and are left out.
+        oldest = min(filter("0".__lt__, self._names), default=None)
         if oldest is not None and (stamp := stamp_of(oldest)) is not None:
             return stamp
         # Some other file sorts first (a demo's marker file): look at the artifacts only.
@@ -260,19 +296,27 @@ def read_window(
     end: datetime,
     slack: timedelta = timedelta(seconds=1),
     detail_since: datetime | None = None,
+    index: bool = True,
 ) -> ArtifactSet:
     """Load every artifact whose name lies in the window; skip (and count) what is not valid.
 
     A file is trusted by content, not by name: one whose ``checked_at`` falls outside
     ``[start - slack, end]`` although its name is inside is skipped too. Artifacts named before
-    ``detail_since`` are read without their per-inbox data; see :func:`_read_into`.
+    ``detail_since`` are read without their per-inbox data; see :func:`_read_into`. With
+    ``index``, unchanged files are taken from the run index instead of being parsed, and the
+    files parsed are added to it (see :mod:`chatwoot_health.artifacts.index`).
     """
     listing = (
         directory if isinstance(directory, ArtifactDirectory) else ArtifactDirectory(directory)
     )
     result = ArtifactSet()
     with _gc_paused():
-        _read_into(result, listing, start, end, slack, detail_since)
+        runs = RunIndex.open(listing.path) if index else None
+        try:
+            _read_into(result, listing, start, end, slack, detail_since, runs)
+        finally:
+            if runs is not None:
+                runs.close()
     result.artifacts.sort(key=lambda artifact: artifact.checked_at)
     result.skipped.sort(key=lambda skipped: skipped.path.name)
     return result
@@ -301,47 +345,92 @@ def _read_into(
     end: datetime,
     slack: timedelta,
     detail_since: datetime | None,
+    runs: RunIndex | None,
 ) -> None:
     """Parse the window with msgspec, the per-inbox buckets only where they can matter.
 
     Runs named from ``detail_since`` on are decoded with their buckets (``DetailedRunRecord``,
     ~15 µs a file), every other run without them (``RunRecord``, ~10 µs); whatever msgspec
     rejects is parsed again with :class:`Artifact` for the precise message.
+
+    With the run index: a file whose identity (size, modification time, inode) is its row's is
+    taken from the row; the others are read, and the newest :data:`ADD_PER_RUN` of them added
+    in one short transaction, with the removal of the rows of files gone from the window.
     """
     base = os.fspath(listing.path) + os.sep
     earliest = start - slack
     names, misnamed = listing.scan(start, end)
     result.skipped.extend(Skipped(listing.path / name, reason) for name, reason in misnamed)
+    rows: dict[str, Row] = {}
+    if runs is not None and names:
+        try:
+            rows = runs.rows(names[0][1], names[-1][1] + "\0")
+        except IndexUnavailable as exc:
+            if str(exc):
+                notice(str(exc))
+            runs = None
+    valid = {
+        name
+        for _stamp, name in names
+        if (row := rows.get(name)) is not None and identity(base + name) == row.identity
+    }
+    missing = [name for _stamp, name in names if name not in valid]
+    to_add = set(missing[-ADD_PER_RUN:]) if runs is not None else set()
+    added: list[tuple[str, Identity, DetailedRunRecord]] = []
     for stamp, name in names:
         detailed = detail_since is None or stamp >= detail_since
+        if runs is not None and name in valid:
+            record = runs.decode(rows[name].blob, detailed)
+            if record is not None:
+                _place(result, listing.path, name, record, earliest, end)
+                continue
+            to_add.add(name)  # a damaged row: replaced from the file
+        ident = identity(base + name) if name in to_add else None  # before reading
         raw = _read_bytes(base + name)
-        _accept(result, listing.path, name, raw, detailed, earliest, end)
+        try:
+            artifact = parse_record(raw, detailed)
+        except ValueError as exc:
+            result.skipped.append(Skipped(listing.path / name, str(exc)))
+            continue
+        _place(result, listing.path, name, artifact, earliest, end)
+        if ident is not None and (full := _detailed(raw, artifact)) is not None:
+            added.append((name, ident, full))
+    if runs is not None:
+        listed = {name for _stamp, name in names}
+        runs.update(added, [name for name in rows if name not in listed])
 
 
-def _accept(
+def _detailed(raw: bytes | OSError, artifact: ArtifactCore) -> DetailedRunRecord | None:
+    """The run with its buckets, for the index: only what msgspec read (a file the full model
+    had to read is parsed again every time, for exactly the same result)."""
+    if isinstance(artifact, DetailedRunRecord):
+        return artifact
+    if not isinstance(artifact, RunRecord) or isinstance(raw, OSError):
+        return None
+    try:
+        return DETAILED_DECODER.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+
+
+def _place(
     result: ArtifactSet,
     directory: Path,
     name: str,
-    raw: bytes | OSError,
-    detailed: bool,
+    artifact: ArtifactCore,
     earliest: datetime,
     end: datetime,
-) -> ArtifactCore | None:
-    try:
-        artifact = parse_record(raw, detailed)
-    except ValueError as exc:
-        result.skipped.append(Skipped(directory / name, str(exc)))
-        return None
+) -> None:
+    """Keep a run whose ``checked_at`` lies in the window; skip (and say) one that does not."""
     if artifact.checked_at > end:
         if name[:16] == compact_stamp(end):
             # Checked in the same second as --at, a moment later: a normal file the name cannot
             # tell apart (names count whole seconds). Not in the report, and not an error.
-            return None
+            return
         reason = f"checked_at {iso(artifact.checked_at)} lies after {iso(end)}"
     elif artifact.checked_at < earliest:
         reason = f"checked_at {iso(artifact.checked_at)} lies before the window"
     else:
         result.artifacts.append(artifact)
-        return artifact
+        return
     result.skipped.append(Skipped(directory / name, reason))
-    return None
