@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from chatwoot_health import __version__
-from chatwoot_health.artifacts.store import ArtifactWriteError, write_artifact
+from chatwoot_health.artifacts.store import ArtifactWriteError, index_written, write_artifact
 from chatwoot_health.models.artifact import Artifact, CheckResult, RunStatus
 from chatwoot_health.probes.chatwoot import ProbeData, ProbeSettings, run_probes
 from chatwoot_health.state import RUN_STATES, ExitCode, State
@@ -95,4 +95,5 @@ def run_check(
         # The run's result is lost: UNKNOWN — unless Chatwoot is down, which must still page.
         lost = code if code is ExitCode.CRITICAL else ExitCode.UNKNOWN
         return CheckOutcome(artifact, lost, write_error=str(exc), auth_rejected=data.auth_rejected)
+    index_written(path)  # the report after this one reads the run from the index
     return CheckOutcome(artifact, code, path=path, auth_rejected=data.auth_rejected)

@@ -308,6 +308,43 @@ def prune(
 
 
 @main.command(context_settings=CONTEXT)
+@click.option("--rebuild", is_flag=True, help="Drop the run index and index every file again.")
+@click.option("--check", "compare", is_flag=True, help="Compare the index with the files.")
+@artifacts_dir_option
+@click.pass_context
+def index(ctx: click.Context, rebuild: bool, compare: bool, artifacts_dir: Path | None) -> None:
+    """The run index: rebuild it, or compare it with the files (exit 1 if they differ)."""
+    from chatwoot_health.artifacts import reindex
+    from chatwoot_health.artifacts.store import DirectoryError
+
+    if rebuild == compare:
+        fail("give one of --rebuild or --check")
+    values = settings(ctx, {"artifacts_dir": artifacts_dir}, ["artifacts_dir"])
+    directory: Path = values["artifacts_dir"]
+    try:
+        if rebuild:
+            done = reindex.rebuild(directory)
+            click.echo(
+                f"indexed {done.indexed} run(s) of {done.files} file(s) in {done.path}"
+                + (f"; {done.unindexable} not valid artifacts" if done.unindexable else "")
+            )
+            sys.exit(int(ExitCode.OK))
+        found = reindex.compare(directory)
+    except (DirectoryError, reindex.IndexCommandError) as exc:
+        fail(str(exc))
+    if found.path is None:
+        click.echo(f"no run index for {directory} yet: the next report makes it")
+        sys.exit(1)
+    for line in found.differences[:50]:
+        click.echo(line)
+    if len(found.differences) > 50:
+        click.echo(f"… and {len(found.differences) - 50} more")
+    verdict = "consistent" if found.consistent else f"{len(found.differences)} difference(s)"
+    click.echo(f"{found.rows} row(s), {found.files} file(s) in {found.path}: {verdict}")
+    sys.exit(0 if found.consistent else 1)
+
+
+@main.command(context_settings=CONTEXT)
 def schema() -> None:
     """Print the artifact's JSON Schema (schema version 1)."""
     from chatwoot_health.models.artifact import json_schema

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from chatwoot_health.artifacts.index import forget
 from chatwoot_health.artifacts.store import ArtifactDirectory
 from chatwoot_health.fileio import is_temp_name
 
@@ -65,6 +66,8 @@ def prune(directory: Path, older_than: timedelta, now: datetime, dry_run: bool) 
         for path in old:
             if _delete(path, errors):
                 deleted += 1
+        # The run index forgets them too (a file another prune deleted first included).
+        forget(directory, [path.name for path in old if not os.path.lexists(path)])
         for path in stale:
             _delete(path, errors)
     return PruneResult(
