@@ -1,0 +1,178 @@
+"""Benchmark: the run index — warm, cold and index-less `report --window 30d`, against `cat` and
+the `jq -s` one-liner of bench_report.py, on two 30-day histories of 8,640 files (the benchmark's
+3.1 KB artifacts, and compact 2.4 KB ones: the same runs with the current hour's per-inbox
+buckets only), and a year directory (105,000 files) with a warm index.
+
+    python benchmarks/bench_index.py [--before DIR] [--rounds N] [--keep DIR]
+
+``--before DIR``: a checkout of the commit before the index (``git worktree add /tmp/before
+<commit>``); its `report` is "today's" cold run. Every command is a whole process; the commands
+run in turn, round after round (like hyperfine's interleaving, by hand): each round yields one
+time per command and one ratio per pair, and the medians of both are printed. A cold run
+deletes the index just before it starts (outside its time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_report import END, JQ, add_older_year, make_history
+
+from chatwoot_health.artifacts.index import DB_NAME
+
+REPO = Path(__file__).resolve().parent.parent
+AT = END.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def make_compact(source: Path, target: Path) -> None:
+    """The same runs, each with only the current hour's per-inbox buckets (~2.4 KB a file)."""
+    target.mkdir()
+    for path in sorted(source.glob("*.json")):
+        data = json.loads(path.read_bytes())
+        buckets = data.get("inbox_activity")
+        if buckets:
+            last = max(bucket["hour"] for bucket in buckets)
+            data["inbox_activity"] = [b for b in buckets if b["hour"] == last]
+        (target / path.name).write_text(json.dumps(data, separators=(",", ":")))
+
+
+def drop_index(directory: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        (directory / (DB_NAME + suffix)).unlink(missing_ok=True)
+
+
+def rebuild(directory: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "chatwoot_health", "index", "--rebuild", "--artifacts-dir",
+         str(directory)],
+        check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def artifact_bytes(directory: Path) -> int:
+    return sum(p.stat().st_size for p in directory.glob("*.json"))
+
+
+def index_bytes(directory: Path) -> int:
+    return sum(
+        (directory / (DB_NAME + s)).stat().st_size
+        for s in ("", "-wal")
+        if (directory / (DB_NAME + s)).exists()
+    )
+
+
+@dataclass
+class Command:
+    argv: list[str] | str
+    env: dict[str, str] | None = None
+    before: Callable[[], None] | None = None
+
+
+def run_rounds(commands: dict[str, Command], rounds: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {label: [] for label in commands}
+    for _ in range(rounds):
+        for label, command in commands.items():
+            if command.before is not None:
+                command.before()
+            started = time.perf_counter()
+            subprocess.run(
+                command.argv,
+                shell=isinstance(command.argv, str),
+                check=False,
+                stdout=subprocess.DEVNULL,
+                env=command.env,
+            )
+            times[label].append(time.perf_counter() - started)
+    return times
+
+
+def report(directory: Path, pythonpath: Path | None = None) -> Command:
+    env = {**os.environ, "PYTHONPATH": str(pythonpath or REPO)}
+    argv = [sys.executable, "-m", "chatwoot_health", "report", "--at", AT, "--window", "30d"]
+    return Command([*argv, "--format", "json", "--artifacts-dir", str(directory)], env)
+
+
+def ratio(times: dict[str, list[float]], a: str, b: str) -> float:
+    return statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--before", type=Path, help="checkout of the commit before the index")
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--keep", type=Path, help="keep (and reuse) the histories here")
+    args = parser.parse_args()
+    if not shutil.which("jq"):
+        raise SystemExit("jq is not on PATH: apt-get install jq (it is the baseline)")
+    base = args.keep or Path(tempfile.mkdtemp(prefix="bench-index-"))
+    base.mkdir(parents=True, exist_ok=True)
+    month, compact, year = base / "month", base / "compact", base / "year"
+    if not month.exists():
+        print(f"writing 30 days of artifacts to {month} …", file=sys.stderr)
+        make_history(month)
+    if not compact.exists():
+        make_compact(month, compact)
+    if not year.exists():
+        print(f"writing a year of artifacts to {year} …", file=sys.stderr)
+        add_older_year(month, year)
+    for directory in (month, compact, year):
+        drop_index(directory)
+    results: dict[str, dict[str, float]] = {}
+    for name, directory in (("benchmark", month), ("compact", compact)):
+        cold_dir = base / f"{name}-cold"
+        if not cold_dir.exists():
+            shutil.copytree(directory, cold_dir)
+        rebuild(directory)
+        started = time.perf_counter()
+        rebuild(directory)
+        rebuild_s = time.perf_counter() - started
+        commands: dict[str, Command] = {
+            "cat": Command(f"cat {directory}/*.json > /dev/null"),
+            "jq": Command(f"jq -s '{JQ}' {directory}/*.json > /dev/null"),
+            "warm": report(directory),
+            "cold": Command(
+                report(cold_dir).argv, report(cold_dir).env, lambda d=cold_dir: drop_index(d)
+            ),
+        }
+        if args.before is not None:
+            commands["today"] = report(directory, args.before)
+        if name == "benchmark":
+            rebuild(year)
+            commands["warm, year"] = report(year)
+        times = run_rounds(commands, args.rounds)
+        print(f"\n{name} history: {artifact_bytes(directory) / 8640:.0f} B a file")
+        for label, values in times.items():
+            print(f"  {label:12} median {statistics.median(values):6.3f} s")
+        row = {
+            "warm/jq": ratio(times, "warm", "jq"),
+            "warm/cat": ratio(times, "warm", "cat"),
+            "index/artifacts": index_bytes(directory) / artifact_bytes(directory),
+            "rebuild s": rebuild_s,
+        }
+        if "today" in times:
+            row["cold/today"] = ratio(times, "cold", "today")
+            row["warm/today"] = ratio(times, "warm", "today")
+        if "warm, year" in times:
+            row["year/month (warm)"] = ratio(times, "warm, year", "warm")
+        results[name] = row
+        for key, value in row.items():
+            print(f"  {key:18} {value:6.3f}")
+    if not args.keep:
+        shutil.rmtree(base)
+
+
+if __name__ == "__main__":
+    main()
