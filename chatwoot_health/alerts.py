@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from chatwoot_health.artifacts.fast import ArtifactCore
 from chatwoot_health.metrics.approvals import ReviewQueue
 from chatwoot_health.metrics.window import Window
-from chatwoot_health.models.alert import Alert, Severity
+from chatwoot_health.models.alert import Alert, Criterion, Severity
 from chatwoot_health.models.report import ChannelOut, SlaOut
 from chatwoot_health.state import State, worst
 from chatwoot_health.thresholds import (
@@ -37,7 +37,7 @@ from chatwoot_health.thresholds import (
     STALE_AFTER_INTERVALS,
     UPTIME_TARGET_PERCENT,
 )
-from chatwoot_health.timeutil import format_duration, humanize_age
+from chatwoot_health.timeutil import format_duration, humanize_age, iso
 
 
 @dataclass(frozen=True)
@@ -150,6 +150,7 @@ def raise_alert(
     last_success: datetime | None = None,
     severity: Severity | None = None,
     action_suffix: str = "",
+    criterion: Criterion | None = None,
     **action_details: str,
 ) -> Alert:
     """The one builder: the catalogue's entry for ``name`` with this occurrence's message."""
@@ -162,6 +163,7 @@ def raise_alert(
         since=since,
         action=spec.action.format(**action_details) + action_suffix,
         last_success=last_success,
+        criterion=criterion,
     )
 
 
@@ -240,14 +242,26 @@ def high_queue(
             f"{latest} conversations pending; more than {HIGH_QUEUE_PENDING} in every run "
             f"of the last {minutes} minutes ({len(episode)} runs)"
         )
-        return raise_alert("high_queue", message, since, queue="pending")
+        criterion = Criterion(
+            measured=f"{latest} pending, more than {HIGH_QUEUE_PENDING} in {len(episode)} runs",
+            threshold=f"≤ {HIGH_QUEUE_PENDING} pending within {_minutes(HIGH_QUEUE_FOR)}",
+            window=f"the last {minutes} minutes",
+        )
+        return raise_alert("high_queue", message, since, criterion=criterion, queue="pending")
     if approvals is not None and approvals.high_queue:
         minutes = int(HIGH_QUEUE_FOR.total_seconds() // 60)
         message = (
             f"{approvals.pending} approvals pending; more than "
             f"{HIGH_QUEUE_PENDING} for the whole last {minutes} minutes"
         )
-        return raise_alert("high_queue", message, now - HIGH_QUEUE_FOR, queue="approval")
+        criterion = Criterion(
+            measured=f"{approvals.pending} approvals pending",
+            threshold=f"≤ {HIGH_QUEUE_PENDING} pending within {_minutes(HIGH_QUEUE_FOR)}",
+            window=f"the last {minutes} minutes",
+        )
+        return raise_alert(
+            "high_queue", message, now - HIGH_QUEUE_FOR, criterion=criterion, queue="approval"
+        )
     return None
 
 
@@ -258,7 +272,12 @@ def slow_response(p90_last_hour_ms: float | None, since: datetime) -> Alert | No
         f"P90 response time over the last hour is {p90_last_hour_ms / 1000:.1f} s "
         f"(target < {RESPONSE_TIME_TARGET_MS / 1000:g} s)"
     )
-    return raise_alert("slow_response", message, since)
+    criterion = Criterion(
+        measured=f"P90 {p90_last_hour_ms / 1000:.3f} s",
+        threshold=f"≤ {RESPONSE_TIME_TARGET_MS / 1000:g} s",
+        window="the last hour",
+    )
+    return raise_alert("slow_response", message, since, criterion=criterion)
 
 
 def uptime_below_target(
@@ -281,16 +300,28 @@ def uptime_below_target(
         since,
         severity=Severity.CRITICAL if gate else None,
         action_suffix=" before going further" if gate else "",
+        criterion=Criterion(
+            measured=f"uptime {percent:.3f} %",
+            threshold=f"≥ {min_uptime:g} % (--min-uptime)"
+            if gate
+            else f"≥ {UPTIME_TARGET_PERCENT:g} %",
+            window=window_label,
+        ),
     )
 
 
 def monitoring_gap(
-    missing: int, expected: int, coverage: float | None, since: datetime
+    missing: int, expected: int, coverage: float | None, since: datetime, window_label: str = ""
 ) -> Alert | None:
     if coverage is None or coverage >= MIN_COVERAGE_PERCENT:
         return None
     message = f"monitoring gap: {missing} of {expected} runs missing — is cron running?"
-    return raise_alert("monitoring_gap", message, since)
+    criterion = Criterion(
+        measured=f"coverage {coverage:.1f} % ({expected - missing} of {expected} runs)",
+        threshold=f"≥ {MIN_COVERAGE_PERCENT:g} %",
+        window=window_label or f"since {iso(since)}",
+    )
+    return raise_alert("monitoring_gap", message, since, criterion=criterion)
 
 
 def stale_data(latest: datetime | None, now: datetime, interval: timedelta) -> Alert | None:
@@ -300,7 +331,18 @@ def stale_data(latest: datetime | None, now: datetime, interval: timedelta) -> A
         f"The latest artifact is {_age(now - latest)} old "
         f"(more than {STALE_AFTER_INTERVALS} intervals of {format_duration(interval)})"
     )
-    return raise_alert("stale_data", message, latest + interval * STALE_AFTER_INTERVALS)
+    criterion = Criterion(
+        measured=f"latest run {_age(now - latest)} old",
+        threshold=f"≤ {STALE_AFTER_INTERVALS} × {format_duration(interval)}",
+        window=f"as of {iso(now)}",
+    )
+    return raise_alert(
+        "stale_data", message, latest + interval * STALE_AFTER_INTERVALS, criterion=criterion
+    )
+
+
+def _minutes(delta: timedelta) -> str:
+    return f"{int(delta.total_seconds() // 60)} minutes"
 
 
 def _age(delta: timedelta) -> str:
@@ -318,7 +360,12 @@ def agent_offline(artifacts: Sequence[ArtifactCore]) -> Alert | None:
     message = (
         f"The AI agent service failed its last {AGENT_OFFLINE_RUNS} health checks (error: {error})"
     )
-    return raise_alert("agent_offline", message, runs[0].checked_at)
+    criterion = Criterion(
+        measured=f"offline in the latest {AGENT_OFFLINE_RUNS} runs",
+        threshold=f"online in at least one of the latest {AGENT_OFFLINE_RUNS} runs",
+        window=f"the runs since {iso(runs[0].checked_at)}",
+    )
+    return raise_alert("agent_offline", message, runs[0].checked_at, criterion=criterion)
 
 
 def channel_outage(channels: Sequence[ChannelOut]) -> Alert | None:
@@ -331,7 +378,12 @@ def channel_outage(channels: Sequence[ChannelOut]) -> Alert | None:
     )
     since = min(c.last_message_hour for c in silent if c.last_message_hour) + HOUR
     message = f"No message for more than {hours:g} business hours on: {names}"
-    return raise_alert("channel_outage", message, since)
+    criterion = Criterion(
+        measured=f"silent: {names}",
+        threshold=f"≤ {hours:g} business hours without a message",
+        window=f"since {iso(since)}",
+    )
+    return raise_alert("channel_outage", message, since, criterion=criterion)
 
 
 def channel_slow(channels: Sequence[ChannelOut], window: Window) -> Alert | None:
@@ -347,7 +399,12 @@ def channel_slow(channels: Sequence[ChannelOut], window: Window) -> Alert | None
     message = (
         f"Average first response over {SLOW_CHANNEL_MINUTES:g} minutes ({window.label}): {names}"
     )
-    return raise_alert("channel_slow_response", message, window.start)
+    criterion = Criterion(
+        measured=f"average first response {names}",
+        threshold=f"≤ {SLOW_CHANNEL_MINUTES:g} min",
+        window=window.label,
+    )
+    return raise_alert("channel_slow_response", message, window.start, criterion=criterion)
 
 
 def sla_breach(sla: SlaOut, window: Window) -> Alert | None:
@@ -362,7 +419,12 @@ def sla_breach(sla: SlaOut, window: Window) -> Alert | None:
         f"{SLA_YELLOW_PERCENT}% (target ≤ {sla.target_minutes:g} business minutes); "
         f"{sla.breaches} breaches"
     )
-    return raise_alert("sla_breach", message, window.start)
+    criterion = Criterion(
+        measured=f"SLA compliance {sla.compliance_exact:.1f} % ({met}/{total})",
+        threshold=f"≥ {SLA_YELLOW_PERCENT} %",
+        window=window.label,
+    )
+    return raise_alert("sla_breach", message, window.start, criterion=criterion)
 
 
 def supabase_unavailable(message: str, now: datetime) -> Alert:

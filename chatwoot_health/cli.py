@@ -28,6 +28,8 @@ from chatwoot_health.timeutil import format_duration, parse_duration, parse_inst
 
 if TYPE_CHECKING:
     from chatwoot_health.check import CheckOptions
+    from chatwoot_health.models.alert import Severity
+    from chatwoot_health.models.report import Report
     from chatwoot_health.models.settings import CheckSettings
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -97,6 +99,28 @@ class PercentType(click.ParamType):  # type: ignore[type-arg]
         return number
 
 
+class OneLineError(click.ClickException):
+    """A bad value told in one line (no usage block), exit 3: a CI gate's log shows why."""
+
+    exit_code = int(ExitCode.UNKNOWN)
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"chatwoot-health: {self.format_message()}", err=True, file=file)
+
+
+class OneLineChoice(click.Choice):  # type: ignore[type-arg]
+    """A choice (listed in ``--help``, completed by the shell) refused in one line."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            name = param.opts[0] if param is not None and param.opts else "value"
+            raise OneLineError(
+                f"{name}: {str(value)[:100]!r} is not one of {', '.join(self.choices)}"
+            ) from None
+
+
 DURATION = ParsedType("duration", parse_duration, timedelta)
 INSTANT = ParsedType("timestamp", parse_instant, datetime)
 PERCENT = PercentType()
@@ -115,6 +139,8 @@ def fail(message: str, code: ExitCode = ExitCode.UNKNOWN) -> NoReturn:
 
 def write_output(text: str, output: Path | None) -> None:
     if output is None:
+        if not _stdout_open():
+            fail("cannot write the report: stdout is closed (write it with -o FILE)")
         click.echo(text, nl=False)
         return
     from chatwoot_health.fileio import WriteError, write_text_atomic
@@ -129,10 +155,41 @@ def settings(
     ctx: click.Context, flags: dict[str, Any], keys: Sequence[str] | None = None
 ) -> dict[str, Any]:
     config_file = ctx.find_root().params.get("config")
+    warnings: list[str] = []
     try:
-        return resolve(flags, config_file=config_file, keys=tuple(keys) if keys else None)
+        values = resolve(
+            flags, config_file=config_file, keys=tuple(keys) if keys else None, warnings=warnings
+        )
     except ConfigError as exc:
         fail(str(exc))
+    for line in warnings:
+        say(line)
+    return values
+
+
+def _stdout_open() -> bool:
+    """False when the process started with stdout closed (``>&-``): Python then has no
+    ``sys.stdout``, and Click would drop the output without a word."""
+    if sys.stdout is None:
+        return False
+    try:
+        os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        # No descriptor of its own (a test runner's buffer) is open; a closed one is not.
+        return not isinstance(sys.stdout, io.TextIOWrapper) or not sys.stdout.closed
+    return True
+
+
+def _stdout_shown() -> bool:
+    """stdout reaches a person as it is written: a terminal or a pipe (a CI log, cron's mail,
+    ``| less``), or a test runner's buffer — not a file, ``/dev/null`` or a socket."""
+    import stat
+
+    try:
+        mode = os.fstat(sys.stdout.fileno()).st_mode
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return True
+    return stat.S_ISFIFO(mode) or sys.stdout.isatty()
 
 
 def colour_wanted(stream: Any, no_color: bool) -> bool:
@@ -141,7 +198,17 @@ def colour_wanted(stream: Any, no_color: bool) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
-REPORT_FORMATS = ["table", "json", "csv", "html"]
+REPORT_FORMATS = [
+    "table",
+    "json",
+    "csv",
+    "html",
+    "markdown",
+    "nagios",
+    "prometheus",
+    "badge",
+    "shields",
+]
 FC = TypeVar("FC", bound=Callable[..., Any])
 
 # Options that several commands share, declared once.
@@ -200,6 +267,11 @@ def main(config: Path | None) -> None:
     "--agent-health-url", metavar="URL", help="AI agent health URL [env: AGENT_HEALTH_URL]."
 )
 @click.option(
+    "--token-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Read the API token from this file [env: CHATWOOT_API_TOKEN_FILE].",
+)
+@click.option(
     "--timeout",
     metavar="SECONDS",
     help="Per-probe timeout [env: CHATWOOT_HEALTH_TIMEOUT; default 5].",
@@ -220,6 +292,7 @@ def check(
     account_id: str | None,
     health_path: str | None,
     agent_health_url: str | None,
+    token_file: Path | None,
     timeout: str | None,
     artifacts_dir: Path | None,
     fmt: str,
@@ -238,6 +311,7 @@ def check(
         "account_id": account_id,
         "health_path": health_path,
         "agent_health_url": agent_health_url,
+        "api_token_file": token_file,
         "timeout": timeout,
         "artifacts_dir": artifacts_dir,
     }
@@ -366,7 +440,12 @@ def schema() -> None:
     metavar="TIMESTAMP",
     help="Evaluate as of this instant (ISO 8601) [default: now].",
 )
-@format_option(REPORT_FORMATS, "table: the status card; json, csv: data; html: dashboard.")
+@format_option(
+    REPORT_FORMATS,
+    "table: the status card; json, csv: data; html: dashboard; markdown: the card, failing "
+    "criteria and sections (a CI job summary); nagios: plugin output with perfdata; prometheus: "
+    "exposition format (textfile collector); badge: SVG; shields: shields.io endpoint JSON.",
+)
 @click.option("--detailed", is_flag=True, help="table: every section and the alert list.")
 @click.option(
     "--output",
@@ -388,6 +467,13 @@ def schema() -> None:
     help="Uptime below PCT is CRITICAL (launch gate: --window 7d --min-uptime 100).",
 )
 @click.option(
+    "--fail-on",
+    type=OneLineChoice(["warning", "critical"]),
+    default="warning",
+    show_default=True,
+    help="The least severe alert that fails the run; critical: warnings are shown, exit 0.",
+)
+@click.option(
     "--notify",
     is_flag=True,
     help="Record alert starts/resolutions in Supabase and post them to ALERT_WEBHOOK_URL.",
@@ -404,12 +490,14 @@ def report(
     artifacts_dir: Path | None,
     interval: timedelta | None,
     min_uptime: float | None,
+    fail_on: str,
     notify: bool,
     no_color: bool,
 ) -> None:
     """Uptime, latency, queue, SLA, channels, agents and alerts; exit 0/1/2/3."""
     from chatwoot_health.artifacts.store import DirectoryError
     from chatwoot_health.config import report_settings
+    from chatwoot_health.models.alert import Severity
     from chatwoot_health.report.build import NoData
     from chatwoot_health.report.options import ReportOptions
     from chatwoot_health.report.run import NotifyUnavailable, run_report
@@ -428,15 +516,39 @@ def report(
             detailed=detailed,
             colour=output is None and colour_wanted(sys.stdout, no_color),
             notify=notify,
+            fail_on=Severity(fail_on),
         )
     except (NoData, NotifyUnavailable, DirectoryError) as exc:
         fail(str(exc))
     for line in result.diagnostics:
         say(line)
     write_output(result.text, output)
+    if result.report is not None:
+        _gate(result.report, Severity(fail_on), fmt, output)
     if output is not None:
         click.echo(f"report: {output}", err=True)
     sys.exit(int(result.exit_code))
+
+
+def _gate(report: Report, fail_on: Severity, fmt: str, output: Path | None) -> None:
+    """The failing criteria on stderr unless stdout already shows them to a person; under
+    GitHub Actions, the annotations and the job summary."""
+    from chatwoot_health.report.gate import GitHubActions, gate_output
+
+    github = None
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        summary = os.environ.get("GITHUB_STEP_SUMMARY") or None
+        github = GitHubActions(Path(summary) if summary else None)
+    gate = gate_output(report, fail_on, github)
+    # The formats people read carry the criteria; when their output goes to a file (-o,
+    # `> file`, /dev/null) the criteria are repeated on stderr, since no one reads the file as
+    # it is written. Data formats (json, html, badges, …) carry the alerts their own way and
+    # stay quiet, as cron's page and badge jobs must.
+    shown = fmt not in ("table", "markdown", "nagios") or (output is None and _stdout_shown())
+    for line in [*([] if shown else gate.criteria), *gate.annotations]:
+        click.echo(line, err=True)
+    for line in gate.warnings:
+        say(line)
 
 
 @main.command(context_settings=CONTEXT)
@@ -517,6 +629,21 @@ def demo(directory: Path, at: datetime | None, seed: int, no_color: bool) -> Non
     sys.exit(int(ExitCode.OK))
 
 
+#: One example line in every command's ``--help`` (a test walks them all).
+EXAMPLES = {
+    "check": "chatwoot-health check --token-file /etc/chatwoot-health/token",
+    "report": "chatwoot-health report --window 7d --min-uptime 100 --fail-on critical",
+    "demo": "chatwoot-health demo --dir demo-artifacts --at 2026-11-27T12:00:00Z",
+    "prune": "chatwoot-health prune --older-than 90d --dry-run",
+    "index": "chatwoot-health index --check",
+    "schema": "chatwoot-health schema > artifact-v1.json",
+    "serve": "chatwoot-health serve --host 127.0.0.1 --port 8787",
+}
+main.epilog = "\b\nExample:\n  chatwoot-health report --detailed"
+for _name, _example in EXAMPLES.items():
+    if _name in main.commands:
+        main.commands[_name].epilog = f"\b\nExample:\n  {_example}"
+
 #: Set by the global ``--debug`` flag (a list, so the option's callback can set it).
 _DEBUG: list[bool] = []
 INTERNAL_ERROR = (
@@ -543,7 +670,8 @@ def run(args: Sequence[str] | None = None) -> NoReturn:
     install_signal_handlers()  # SIGTERM/SIGINT/SIGHUP: exit 3, never leaving a partial file
     code = _invoke(list(sys.argv[1:] if args is None else args))
     try:
-        sys.stdout.flush()
+        if sys.stdout is not None:  # None: started with stdout closed (`>&-`)
+            sys.stdout.flush()
     except OSError:  # the reader went away (BrokenPipeError) or the disk is full
         code = code or int(ExitCode.UNKNOWN)
     with contextlib.suppress(OSError):

@@ -246,6 +246,14 @@ SETTINGS: tuple[Setting, ...] = (
         secret=True,
     ),
     Setting(
+        "api_token_file",
+        "CHATWOOT_API_TOKEN_FILE",
+        _path,
+        None,
+        "A file holding CHATWOOT_API_TOKEN (trailing newlines stripped), so that no command "
+        "line or environment carries it; set one of the two.",
+    ),
+    Setting(
         "account_id",
         "CHATWOOT_ACCOUNT_ID",
         _positive_int,
@@ -364,6 +372,13 @@ SETTINGS: tuple[Setting, ...] = (
         secret=True,
     ),
     Setting(
+        "supabase_key_file",
+        "SUPABASE_KEY_FILE",
+        _path,
+        None,
+        "A file holding SUPABASE_KEY (trailing newlines stripped); set one of the two.",
+    ),
+    Setting(
         "supabase_timeout",
         "SUPABASE_TIMEOUT",
         _seconds,
@@ -450,6 +465,11 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 SETTINGS_BY_KEY = {setting.key: setting for setting in SETTINGS}
+#: Secrets that may come from a file instead (Nagios' $USERn$ macros, systemd credentials,
+#: container secrets): the secret's key → the key of the setting naming its file.
+SECRET_FILES = {"api_token": "api_token_file", "supabase_key": "supabase_key_file"}
+#: A token is a line; anything bigger is the wrong file.
+MAX_SECRET_FILE_BYTES = 64 * 1024
 CONFIG_FILE_ENV = "CHATWOOT_HEALTH_CONFIG"
 #: Any value but empty, 0, false, no or off: an unexpected error prints its traceback (as --debug).
 DEBUG_ENV = "CHATWOOT_HEALTH_DEBUG"
@@ -516,11 +536,16 @@ def resolve(
     env: Mapping[str, str] | None = None,
     config_file: Path | None = None,
     keys: tuple[str, ...] | None = None,
+    warnings: list[str] | None = None,
 ) -> dict[str, Any]:
     """Resolve ``keys`` (default: all settings) to parsed values, or None where unset.
 
-    ``flags`` holds values given on the command line (None = not given).
+    ``flags`` holds values given on the command line (None = not given). A secret of
+    :data:`SECRET_FILES` is read from its file when that is set; ``warnings`` receives a line
+    for a file that every user may read.
     """
+    if keys is not None:
+        keys = keys + tuple(SECRET_FILES[key] for key in keys if key in SECRET_FILES)
     environ = os.environ if env is None else env
     if config_file is None and environ.get(CONFIG_FILE_ENV):
         config_file = Path(environ[CONFIG_FILE_ENV])
@@ -546,10 +571,58 @@ def resolve(
             resolved[setting.key] = None
             continue
         resolved[setting.key] = _parse(setting, raw, source)
+    for key, file_key in SECRET_FILES.items():
+        path = resolved.get(file_key)
+        if path is None or key not in resolved:
+            continue
+        secret, holder = SETTINGS_BY_KEY[key], SETTINGS_BY_KEY[file_key]
+        if resolved[key] is not None:
+            raise ConfigError(f"{secret.env} and {holder.env} are both set: use one of them")
+        resolved[key] = _secret_from_file(secret, holder, path, warnings)
     return resolved
 
 
-_SOURCE = {"flag": " (option)", "env": "", "file": " (config file)", "default": ""}
+def _secret_from_file(
+    secret: Setting, holder: Setting, path: Path, warnings: list[str] | None
+) -> SecretStr:
+    """The secret in ``path``: a regular file (links followed) of one line, at most 64 KB; its
+    trailing newlines are stripped, a missing or empty file is an error, and a file every user can
+    read is worth a warning."""
+    import stat
+
+    from chatwoot_health.fileio import NotReadable, read_regular
+
+    where = f"{holder.env} ({path})"
+    try:
+        real = os.path.realpath(path)
+        data = read_regular(real, MAX_SECRET_FILE_BYTES)
+        mode = os.stat(real).st_mode
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: no such file") from None
+    except NotReadable as exc:
+        raise ConfigError(f"{where}: refused: {exc.strerror}") from None
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot be read: {exc.strerror}") from None
+    if mode & stat.S_IROTH and warnings is not None:
+        warnings.append(f"{where} is readable by every user: chmod o-r it")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: not UTF-8 text") from None
+    text = text.rstrip("\r\n")
+    if not text.strip():
+        raise ConfigError(f"{where}: the file is empty")
+    value: SecretStr = _parse(secret, text, "secret_file")
+    return value
+
+
+_SOURCE = {
+    "flag": " (option)",
+    "env": "",
+    "file": " (config file)",
+    "default": "",
+    "secret_file": " (from its file)",
+}
 
 
 def _gate(setting: Setting, raw: str, source: str) -> str:

@@ -108,6 +108,7 @@ class Cron:
         }
         environment.update(self.variables)
         command = job.command.replace("/var/www/chatwoot-health/index.html", str(self.page))
+        command = command.replace("/var/www/chatwoot-health/", f"{self.page.parent}/")  # badges
         assert "%" not in command  # cron would turn it into a newline
         return subprocess.run(
             ["env", "-i", *(f"{k}={v}" for k, v in environment.items()), "/bin/sh", "-c", command],
@@ -159,7 +160,7 @@ def test_the_crontab_is_written_for_cron() -> None:
     assert set(CRON_PATH.split(":")) <= set(variables["PATH"].split(":"))
     assert variables["SHELL"] == "/bin/sh"
     assert "#MAILTO=" in CRONTAB.read_text(encoding="utf-8")
-    assert len(jobs) == 4
+    assert len(jobs) == 5
     for each in jobs:
         # Every job reads the same settings file, so every job sees the same artifacts directory.
         assert re.search(
@@ -189,7 +190,8 @@ def test_every_job_runs_under_cron_against_a_healthy_server(
     check = job(cron, "check --no-color >/dev/null")
     dashboard = job(cron, "--format html")
     prune = job(cron, "prune")
-    quiet = {check, dashboard, prune}
+    badges = job(cron, "--format badge")
+    quiet = {check, dashboard, prune, badges}
     for each, done in outcomes:
         if each in quiet:  # cron mails nothing
             assert (done.stdout, done.stderr) == ("", ""), each.command
@@ -197,6 +199,8 @@ def test_every_job_runs_under_cron_against_a_healthy_server(
     assert morning.stdout.startswith("CHATWOOT OK")  # the mailed morning check, in full
     assert "Uptime" in morning.stdout
     assert cron.page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert (cron.page.parent / "status.svg").read_text(encoding="utf-8").startswith("<svg ")
+    assert '"schemaVersion": 1' in (cron.page.parent / "status.json").read_text(encoding="utf-8")
     assert len(list(cron.artifacts.rglob("*.json"))) == 2  # the */5 check and the morning one
     assert received == []  # healthy: nothing to tell anyone
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from chatwoot_health.models.artifact import UtcDatetime
 from chatwoot_health.state import State
@@ -21,6 +21,17 @@ class Severity(StrEnum):
         return State.CRITICAL if self is Severity.CRITICAL else State.WARNING
 
 
+class Criterion(BaseModel):
+    """What an alert judged, for a gate's one-line verdict: the measured number, the threshold
+    it crossed and the window (or span of runs) it was measured over, as display text."""
+
+    model_config = ConfigDict(frozen=True)
+
+    measured: str
+    threshold: str
+    window: str
+
+
 class Alert(BaseModel):
     """One active alert. ``since`` is when the condition started (as far as the data shows)."""
 
@@ -33,3 +44,5 @@ class Alert(BaseModel):
     since: UtcDatetime | None = None
     action: str | None = None
     last_success: UtcDatetime | None = None
+    #: Left out of the JSON (the report's JSON keeps its shape); the gate's lines use it.
+    criterion: Criterion | None = Field(default=None, exclude=True)

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from markupsafe import Markup
 
+from chatwoot_health.models.alert import Severity
 from chatwoot_health.models.report import Report
 
 #: The HTML range that shows the report as asked for without --window (each section's own window).
@@ -42,3 +43,7 @@ class RenderContext:
     ranges: tuple[tuple[str, Report], ...] = ()
     default_range: str = "30d"
     live: LiveBlock | None = None
+    #: ``--fail-on``: the alerts at or above it are the failing criteria and make the verdict.
+    fail_on: Severity = Severity.WARNING
+    #: ``--min-uptime``: the Nagios perfdata's critical uptime threshold.
+    min_uptime: float | None = None

@@ -9,9 +9,11 @@ from chatwoot_health.render.context import RenderContext
 
 
 def _table(report: Report, ctx: RenderContext) -> str:
+    from chatwoot_health.render.gate import criterion_line, failing
     from chatwoot_health.render.report_text import render
 
-    return render(report, ctx.detailed, ctx.colour)
+    criteria = [criterion_line(alert) for alert in failing(report.alerts, ctx.fail_on)]
+    return render(report, ctx.detailed, ctx.colour, criteria)
 
 
 def _json(report: Report, ctx: RenderContext) -> str:
@@ -30,9 +32,47 @@ def _html(report: Report, ctx: RenderContext) -> str:
     return render(report, ctx)
 
 
+def _markdown(report: Report, ctx: RenderContext) -> str:
+    from chatwoot_health.render.markdown import render
+
+    return render(report, ctx)
+
+
+def _nagios(report: Report, ctx: RenderContext) -> str:
+    from chatwoot_health.render.nagios import render_report
+
+    return render_report(report, ctx)
+
+
+def _prometheus(report: Report, ctx: RenderContext) -> str:
+    """The live server's gauges (same names and labels), for node_exporter's textfile collector;
+    the window's uptime and coverage under ``window="<label>"``."""
+    from chatwoot_health.render.prometheus import exposition, families
+
+    body, _ = exposition(families(report, [(report.window.label, report)], {}, report.generated_at))
+    return body.decode("utf-8")
+
+
+def _badge(report: Report, ctx: RenderContext) -> str:
+    from chatwoot_health.render.badge import render_svg
+
+    return render_svg(report, ctx)
+
+
+def _shields(report: Report, ctx: RenderContext) -> str:
+    from chatwoot_health.render.badge import render_shields
+
+    return render_shields(report, ctx)
+
+
 RENDERERS: dict[str, Callable[[Report, RenderContext], str]] = {
     "table": _table,
     "json": _json,
     "csv": _csv,
     "html": _html,
+    "markdown": _markdown,
+    "nagios": _nagios,
+    "prometheus": _prometheus,
+    "badge": _badge,
+    "shields": _shields,
 }

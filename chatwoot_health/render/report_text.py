@@ -266,11 +266,14 @@ def detailed(report: Report, on_tty: bool) -> list[str]:
     return out
 
 
-def render(report: Report, detailed_view: bool, on_tty: bool) -> str:
+def render(report: Report, detailed_view: bool, on_tty: bool, criteria: Sequence[str] = ()) -> str:
+    """``criteria``: the gate's failing criteria, one line each, shown under the card."""
     # Inbox, channel and agent names and error texts come from Chatwoot and Supabase: no escape
     # sequence or control character of theirs reaches the terminal (alert texts keep their lines).
     report = printable_fields(report, multiline=frozenset({"text"}))
     lines = card(report, on_tty)
+    if criteria:
+        lines += ["Failing criteria:", *(f"  {line}" for line in criteria)]
     if detailed_view:
         lines += detailed(report, on_tty)
     return "\n".join(lines).rstrip() + "\n"

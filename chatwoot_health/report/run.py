@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from chatwoot_health.models.alert import Severity
 from chatwoot_health.models.report import Report
 from chatwoot_health.render.context import DEFAULT_RANGE, HTML_RANGES, LiveBlock, RenderContext
+from chatwoot_health.render.gate import gated_state
 from chatwoot_health.render.report import RENDERERS
 from chatwoot_health.report.build import NoData, SectionProvider, build_report
 from chatwoot_health.report.options import ReportOptions, ReportSettings, section_windows
@@ -27,8 +29,10 @@ class NotifyUnavailable(Exception):
 @dataclass(frozen=True)
 class ReportRun:
     text: str
+    #: The verdict under ``fail_on``: the worst alert at or above it (OK when none is).
     exit_code: ExitCode
     diagnostics: list[str]
+    report: Report | None = None
 
 
 def run_report(
@@ -40,6 +44,7 @@ def run_report(
     colour: bool,
     notify: bool,
     live: LiveBlock | None = None,
+    fail_on: Severity = Severity.WARNING,
 ) -> ReportRun:
     """Raises :class:`NoData` (nothing to report) or :class:`NotifyUnavailable`. ``live`` is
     what ``serve`` adds to the dashboard page."""
@@ -52,6 +57,7 @@ def run_report(
         context = RenderContext(detailed=detailed, colour=colour)
         if fmt == "html":
             context = replace(html_context(options, outcome.report, provider), live=live)
+        context = replace(context, fail_on=fail_on, min_uptime=options.min_uptime)
         if provider is not None:
             diagnostics += provider.diagnostics
             if notify:
@@ -60,7 +66,8 @@ def run_report(
         if provider is not None:
             provider.close()
     text = RENDERERS[fmt](outcome.report, context)
-    return ReportRun(text, outcome.exit_code, diagnostics)
+    verdict = gated_state(outcome.report.alerts, fail_on).exit_code
+    return ReportRun(text, verdict, diagnostics, outcome.report)
 
 
 def _provider(
