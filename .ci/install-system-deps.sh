@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything the test suite needs from the operating system, installed only if missing
 # (idempotent; apt-get needs root on Debian): PostgreSQL for the Supabase integration tests,
-# Chromium and axe-core (npm) for the dashboard's browser tests. (The benchmarks want jq too;
+# Chromium and axe-core (npm) for the dashboard's browser tests, nagios4, promtool and rsync for
+# the integration tests. (The benchmarks want jq too;
 # install it by hand: apt-get install jq.)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -17,3 +18,4 @@ if ! command -v npm >/dev/null 2>&1; then
 fi
 bash "$here/install-postgres.sh"
 bash "$here/install-browser.sh"
+bash "$here/install-integrations.sh"
