@@ -242,11 +242,8 @@ def high_queue(
             f"{latest} conversations pending; more than {HIGH_QUEUE_PENDING} in every run "
             f"of the last {minutes} minutes ({len(episode)} runs)"
         )
-        criterion = Criterion(
-            measured=f"{latest} pending, more than {HIGH_QUEUE_PENDING} in {len(episode)} runs",
-            threshold=f"≤ {HIGH_QUEUE_PENDING} pending within {_minutes(HIGH_QUEUE_FOR)}",
-            window=f"the last {minutes} minutes",
-        )
+        measured = f"{latest} pending, more than {HIGH_QUEUE_PENDING} in {len(episode)} runs"
+        criterion = _queue_criterion(measured, minutes)
         return raise_alert("high_queue", message, since, criterion=criterion, queue="pending")
     if approvals is not None and approvals.high_queue:
         minutes = int(HIGH_QUEUE_FOR.total_seconds() // 60)
@@ -254,11 +251,7 @@ def high_queue(
             f"{approvals.pending} approvals pending; more than "
             f"{HIGH_QUEUE_PENDING} for the whole last {minutes} minutes"
         )
-        criterion = Criterion(
-            measured=f"{approvals.pending} approvals pending",
-            threshold=f"≤ {HIGH_QUEUE_PENDING} pending within {_minutes(HIGH_QUEUE_FOR)}",
-            window=f"the last {minutes} minutes",
-        )
+        criterion = _queue_criterion(f"{approvals.pending} approvals pending", minutes)
         return raise_alert(
             "high_queue", message, now - HIGH_QUEUE_FOR, criterion=criterion, queue="approval"
         )
@@ -341,8 +334,13 @@ def stale_data(latest: datetime | None, now: datetime, interval: timedelta) -> A
     )
 
 
-def _minutes(delta: timedelta) -> str:
-    return f"{int(delta.total_seconds() // 60)} minutes"
+def _queue_criterion(measured: str, minutes: int) -> Criterion:
+    held = int(HIGH_QUEUE_FOR.total_seconds() // 60)
+    return Criterion(
+        measured=measured,
+        threshold=f"≤ {HIGH_QUEUE_PENDING} pending within {held} minutes",
+        window=f"the last {minutes} minutes",
+    )
 
 
 def _age(delta: timedelta) -> str:
@@ -419,12 +417,15 @@ def sla_breach(sla: SlaOut, window: Window) -> Alert | None:
         f"{SLA_YELLOW_PERCENT}% (target ≤ {sla.target_minutes:g} business minutes); "
         f"{sla.breaches} breaches"
     )
-    criterion = Criterion(
-        measured=f"SLA compliance {sla.compliance_exact:.1f} % ({met}/{total})",
-        threshold=f"≥ {SLA_YELLOW_PERCENT} %",
-        window=window.label,
+    compliance = f"SLA compliance {sla.compliance_exact:.1f} % ({met}/{total})"
+    return raise_alert(
+        "sla_breach",
+        message,
+        window.start,
+        criterion=Criterion(
+            measured=compliance, threshold=f"≥ {SLA_YELLOW_PERCENT} %", window=window.label
+        ),
     )
-    return raise_alert("sla_breach", message, window.start, criterion=criterion)
 
 
 def supabase_unavailable(message: str, now: datetime) -> Alert:

@@ -486,7 +486,7 @@ def debug_wanted(environ: Mapping[str, str] | None = None) -> bool:
     return value.strip().lower() not in ("", "0", "false", "no", "off")
 
 
-def _read_bounded(path: Path) -> bytes:
+def _read_bounded(path: Path, limit: int = MAX_CONFIG_BYTES, what: str = "") -> bytes:
     """The file's bytes if it is a regular file of at most :data:`MAX_CONFIG_BYTES`.
 
     The one bounded reader (:func:`fileio.read_regular`: non-blocking open, ``fstat`` before
@@ -495,14 +495,15 @@ def _read_bounded(path: Path) -> bytes:
     """
     from chatwoot_health.fileio import NotReadable, read_regular
 
+    what = what or f"config file {path}"
     try:
-        return read_regular(os.path.realpath(path), MAX_CONFIG_BYTES)
+        return read_regular(os.path.realpath(path), limit)
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found") from None
+        raise ConfigError(f"{what} not found") from None
     except NotReadable as exc:
-        raise ConfigError(f"config file {path} is refused: {exc.strerror}") from None
+        raise ConfigError(f"{what} is refused: {exc.strerror}") from None
     except OSError as exc:
-        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+        raise ConfigError(f"{what} cannot be read: {exc.strerror}") from None
 
 
 def _read_config_file(path: Path) -> dict[str, str]:
@@ -590,19 +591,12 @@ def _secret_from_file(
     read is worth a warning."""
     import stat
 
-    from chatwoot_health.fileio import NotReadable, read_regular
-
     where = f"{holder.env} ({path})"
+    data = _read_bounded(path, MAX_SECRET_FILE_BYTES, where)
     try:
-        real = os.path.realpath(path)
-        data = read_regular(real, MAX_SECRET_FILE_BYTES)
-        mode = os.stat(real).st_mode
-    except FileNotFoundError:
-        raise ConfigError(f"{where}: no such file") from None
-    except NotReadable as exc:
-        raise ConfigError(f"{where}: refused: {exc.strerror}") from None
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot be read: {exc.strerror}") from None
+        mode = os.stat(os.path.realpath(path)).st_mode
+    except OSError:
+        mode = 0
     if mode & stat.S_IROTH and warnings is not None:
         warnings.append(f"{where} is readable by every user: chmod o-r it")
     try:
