@@ -19,9 +19,12 @@ from datetime import datetime, timedelta
 
 from chatwoot_health.artifacts.fast import ArtifactCore
 from chatwoot_health.metrics.approvals import ReviewQueue
+from chatwoot_health.metrics.latency import successful_durations
+from chatwoot_health.metrics.percentiles import percentile
 from chatwoot_health.metrics.window import Window
 from chatwoot_health.models.alert import Alert, Criterion, Severity
-from chatwoot_health.models.report import ChannelOut, SlaOut
+from chatwoot_health.models.artifact import FailureSpan
+from chatwoot_health.models.report import ChannelOut, SlaOut, UptimeOut
 from chatwoot_health.state import State, worst
 from chatwoot_health.thresholds import (
     AGENT_OFFLINE_RUNS,
@@ -176,39 +179,45 @@ def _host(instance: str) -> str:
     return instance.split("://", 1)[-1]
 
 
-def service_down(artifacts: Sequence[ArtifactCore], now: datetime) -> Alert | None:
-    """Critical after ≥ 2 consecutive failed liveness runs spanning ≥ 2 minutes; one failure is a
-    warning (``health_check_failed``). Runs whose liveness could not be judged (skipped, no
-    path) neither break nor extend the streak."""
+def service_down(
+    artifacts: Sequence[ArtifactCore], now: datetime, down_after: timedelta = SERVICE_DOWN_AFTER
+) -> Alert | None:
+    """Critical once liveness has failed in at least 2 probes in a row whose first and last lie
+    ``down_after`` (CHATWOOT_HEALTH_DOWN_AFTER) or more apart; less is a warning
+    (``health_check_failed``). The probes are the runs' and their re-probes (``reprobes``): a run
+    counts by its final verdict, so one whose re-probe answered again ends the streak. Runs whose
+    liveness could not be judged (skipped, no path) neither break nor extend the streak."""
     judged = [a for a in artifacts if a.liveness != "unknown"]
-    streak: list[ArtifactCore] = []
+    streak: list[FailureSpan] = []
+    latest: ArtifactCore | None = None
     for artifact in reversed(judged):
-        if artifact.liveness == "down":
-            streak.append(artifact)
-        else:
+        span = artifact.failure_span
+        if span is None:
             break
-    if not streak:
+        streak.append(span)
+        latest = latest or artifact
+    if latest is None:
         return None
-    streak.reverse()
-    first, latest = streak[0], streak[-1]
+    first, last = streak[-1].first, streak[0].last
+    probes = sum(span.probes for span in streak)
     last_ok = next((a.checked_at for a in reversed(judged) if a.liveness == "up"), None)
     check = latest.check("rails_health")
     error = check.error if check and check.error else "no detail"
     host = _host(latest.instance)
-    held = latest.checked_at - first.checked_at >= SERVICE_DOWN_AFTER
-    if len(streak) >= SERVICE_DOWN_RUNS and held:
-        message = f"Rails health check failed {len(streak)} runs in a row (error: {error})"
-        return raise_alert(
-            "service_down", message, first.checked_at, last_success=last_ok, host=host
-        )
+    failed = (
+        f"{len(streak)} runs in a row"
+        if probes == len(streak)
+        else f"{probes} probes in a row over {_age(last - first)}"
+    )
+    if probes >= SERVICE_DOWN_RUNS and last - first >= down_after:
+        message = f"Rails health check failed {failed} (error: {error})"
+        return raise_alert("service_down", message, first, last_success=last_ok, host=host)
     runs = "the latest run" if len(streak) == 1 else f"the latest {len(streak)} runs"
+    needs = f"{SERVICE_DOWN_RUNS} runs over {_age(down_after)}"
     message = (
-        f"Rails health check failed in {runs} (error: {error}); "
-        "not yet an outage (needs 2 runs over 2 minutes)"
+        f"Rails health check failed in {runs} (error: {error}); not yet an outage (needs {needs})"
     )
-    return raise_alert(
-        "health_check_failed", message, first.checked_at, last_success=last_ok, host=host
-    )
+    return raise_alert("health_check_failed", message, first, last_success=last_ok, host=host)
 
 
 def high_queue(
@@ -430,6 +439,83 @@ def sla_breach(sla: SlaOut, window: Window) -> Alert | None:
 
 def supabase_unavailable(message: str, now: datetime) -> Alert:
     return raise_alert("supabase_unavailable", message, now)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the rules judge, as far as the caller computed it: ``report`` computes every section,
+    ``check`` only what its pushed alerts need. A section left None is not judged: its rules'
+    alerts are neither raised nor cleared (see :func:`evaluate`)."""
+
+    now: datetime
+    #: Every run read, oldest first (at least the last hour's).
+    artifacts: Sequence[ArtifactCore]
+    #: The runs the moment rules judge (the report's window; ``check``: the runs read).
+    in_window: Sequence[ArtifactCore]
+    interval: timedelta
+    down_after: timedelta = SERVICE_DOWN_AFTER
+    channels: Sequence[ChannelOut] | None = None
+    channel_window: Window | None = None
+    uptime: UptimeOut | None = None
+    uptime_window: Window | None = None
+    min_uptime: float | None = None
+    sla: SlaOut | None = None
+    sla_window: Window | None = None
+    #: The approval queue (Supabase): the second source of evidence of ``high_queue``.
+    queue: ReviewQueue | None = None
+    #: Why Supabase could not be read (raises ``supabase_unavailable``).
+    unavailable: str | None = None
+
+
+def evaluate(evidence: Evidence) -> tuple[list[Alert], frozenset[str]]:
+    """Every rule the evidence allows: the active alerts (critical first, then by name) and the
+    names judged (an alert judged and not active has cleared; one not judged is unknown)."""
+    e, now = evidence, evidence.now
+    last_hour = Window.ending(now, HOUR)
+    last_hour_values = sorted(
+        v for values in successful_durations(last_hour.select(e.artifacts)).values() for v in values
+    )
+    judged = {"service_down", "health_check_failed", "high_queue", "slow_response"}
+    judged |= {"stale_data", "agent_offline"}
+    candidates: list[Alert | None] = [
+        service_down(e.in_window, now, e.down_after),
+        high_queue(e.in_window, now, e.queue),
+        slow_response(percentile(last_hour_values, 90), last_hour.start),
+        stale_data(e.artifacts[-1].checked_at if e.artifacts else None, now, e.interval),
+        agent_offline(e.in_window),
+    ]
+    if e.uptime is not None and e.uptime_window is not None:
+        judged |= {"uptime_below_target", "monitoring_gap"}
+        first_down = next((a.checked_at for a in e.in_window if a.liveness == "down"), None)
+        candidates += [
+            uptime_below_target(
+                e.uptime.percent_exact,
+                e.uptime_window.label,
+                e.min_uptime,
+                first_down or e.uptime_window.start,
+            ),
+            monitoring_gap(
+                e.uptime.missing_runs,
+                e.uptime.expected_checks,
+                e.uptime.coverage_exact,
+                e.uptime_window.start,
+                e.uptime_window.label,
+            ),
+        ]
+    if e.channels is not None and e.channel_window is not None:
+        judged |= {"channel_outage", "channel_slow_response"}
+        candidates += [channel_outage(e.channels), channel_slow(e.channels, e.channel_window)]
+    if e.sla is not None and e.sla_window is not None:
+        judged |= {"sla_breach", "supabase_unavailable"}
+        candidates.append(sla_breach(e.sla, e.sla_window))
+        if e.unavailable is not None:
+            candidates.append(supabase_unavailable(e.unavailable, now))
+    active = [alert for alert in candidates if alert is not None]
+    active.sort(key=lambda a: (a.severity is not Severity.CRITICAL, a.name))
+    return active, frozenset(judged)
 
 
 def worst_severity(alerts: Sequence[Alert]) -> State:

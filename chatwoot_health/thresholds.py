@@ -25,8 +25,13 @@ MIN_COVERAGE_PERCENT = 90.0  # below raises monitoring_gap
 STALE_AFTER_INTERVALS = 3  # the latest artifact older than this many intervals: stale_data
 
 # -- liveness and response time --------------------------------------------------------------------
+#: service_down: at least this many failed liveness probes (runs or re-probes) in a row, the first
+#: and the last at least SERVICE_DOWN_AFTER apart (CHATWOOT_HEALTH_DOWN_AFTER overrides it).
 SERVICE_DOWN_RUNS = 2
 SERVICE_DOWN_AFTER = timedelta(minutes=2)
+#: After a failed liveness probe, ``check`` re-probes this often (CHATWOOT_HEALTH_RETRY_INTERVAL)
+#: until it answers or the failure has lasted SERVICE_DOWN_AFTER.
+RETRY_INTERVAL = timedelta(seconds=30)
 AGENT_OFFLINE_RUNS = 2
 #: P90 of the health checks (the response-time target and the slow_response threshold).
 RESPONSE_TIME_TARGET_MS = 5000.0

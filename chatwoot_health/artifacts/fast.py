@@ -22,8 +22,10 @@ import msgspec
 
 from chatwoot_health.models.artifact import (
     Artifact,
+    FailureSpan,
     InboxHour,
     Liveness,
+    failure_span_of,
     find_check,
     latencies_of,
     liveness_of,
@@ -66,6 +68,19 @@ class AgentsRecord(msgspec.Struct, frozen=True):
     members: list[AgentRecord] = msgspec.field(default_factory=list)
 
 
+class ReprobeRecord(msgspec.Struct, frozen=True):
+    """:class:`~chatwoot_health.models.artifact.Reprobe`, decoded fast."""
+
+    at: AwareInstant
+    ok: bool | None
+    status_code: int | None = None
+    duration_ms: Finite | None = None
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        _set_utc(self, "at", self.at)
+
+
 class RunRecord(msgspec.Struct, frozen=True, dict=True):
     """A run, as the report sections see it (without its per-inbox data)."""
 
@@ -79,6 +94,7 @@ class RunRecord(msgspec.Struct, frozen=True, dict=True):
     duration_ms: Finite | None = None
     conversations: ConversationRecord | None = None
     agents: AgentsRecord | None = None
+    reprobes: list[ReprobeRecord] | None = None
 
     def __post_init__(self) -> None:
         _set_utc(self, "checked_at", self.checked_at)
@@ -93,6 +109,10 @@ class RunRecord(msgspec.Struct, frozen=True, dict=True):
     @functools.cached_property
     def liveness(self) -> Liveness:
         return liveness_of(self.check("rails_health"))
+
+    @functools.cached_property
+    def failure_span(self) -> FailureSpan | None:
+        return failure_span_of(self.checked_at, self.liveness, self.reprobes)
 
 
 def _set_utc(record: msgspec.Struct, name: str, moment: datetime) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal, Protocol, TypeVar
 
@@ -131,6 +133,16 @@ class InboxHour(_Frozen):
     first_response_count: int = 0
 
 
+class Reprobe(_Frozen):
+    """One liveness probe of a run whose first liveness probe failed (``Artifact.reprobes``)."""
+
+    at: UtcDatetime = Field(description="When the probe started.")
+    ok: bool | None = Field(description="Up, down, or null when it could not be judged.")
+    status_code: int | None = None
+    duration_ms: float | None = None
+    error: ErrorText | None = Field(default=None, exclude_if=_is_none)
+
+
 # The schema of record: writing, the JSON Schema, validation with precise messages.
 class Artifact(_Frozen):
     """One run of ``check``: schema version 1."""
@@ -162,6 +174,19 @@ class Artifact(_Frozen):
     profile: Profile | None = None
     inboxes: list[Inbox] | None = None
     inbox_activity: list[InboxHour] | None = None
+    reprobes: list[Reprobe] | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description="Optional (absent from older artifacts and from every run whose first "
+        "liveness probe answered): when liveness failed, every liveness probe of the run in "
+        "order — the first failure, then each re-probe every CHATWOOT_HEALTH_RETRY_INTERVAL "
+        "until it answered or the failure had lasted CHATWOOT_HEALTH_DOWN_AFTER. The run's "
+        "rails_health check is the last of them (its final verdict).",
+    )
+
+    @functools.cached_property
+    def failure_span(self) -> FailureSpan | None:
+        return failure_span_of(self.checked_at, self.liveness, self.reprobes)
 
     def to_json(self) -> str:
         # Compact: cron writes 8,640 of these a month and every report parses them.
@@ -210,6 +235,37 @@ def latencies_of(checks: Sequence[CheckLike]) -> tuple[tuple[str, float], ...]:
         for check in checks
         if check.ok is True and not check.skipped and check.duration_ms is not None
     )
+
+
+class ProbeLike(Protocol):
+    """What a failure span reads of a re-probe: :class:`Reprobe` or its fast mirror."""
+
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def ok(self) -> bool | None: ...
+
+
+@dataclass(frozen=True)
+class FailureSpan:
+    """The failed liveness probes of one run: the first and the last, and how many."""
+
+    first: datetime
+    last: datetime
+    probes: int
+
+
+def failure_span_of(
+    checked_at: datetime, liveness: Liveness, reprobes: Sequence[ProbeLike] | None
+) -> FailureSpan | None:
+    """The run's failed liveness probes up to its final verdict, when that verdict is down; a run
+    without re-probes is one probe at ``checked_at``."""
+    if liveness != "down":
+        return None
+    failed = [probe.at for probe in reprobes or () if probe.ok is False]
+    if not failed:
+        return FailureSpan(checked_at, checked_at, 1)
+    return FailureSpan(min(failed[0], checked_at), failed[-1], len(failed))
 
 
 def liveness_of(check: CheckLike | None) -> Liveness:

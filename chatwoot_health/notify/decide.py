@@ -75,6 +75,7 @@ def decide(
     pushed: frozenset[str],
     *,
     last_run: datetime | None = None,
+    judged: frozenset[str] | None = None,
 ) -> Decisions:
     """The starts and ends of one run.
 
@@ -83,7 +84,10 @@ def decide(
     * an open episode whose alert is no longer active ends: quietly (``ESCALATED``) when it
       became its critical successor, else ``RESOLVED``;
     * ``last_run`` is the previous run's recorded time; ``now`` earlier than it (a clock that
-      went backwards) is clamped to it, and no end is ever earlier than its start.
+      went backwards) is clamped to it, and no end is ever earlier than its start;
+    * ``judged`` (None: every name) are the alert names this run's rules judged: an open episode
+      of another name goes on untouched (``check`` does not judge what only ``report`` sees, such
+      as the SLA, and must not resolve it).
     """
     effective = now
     went_back: float | None = None
@@ -110,7 +114,8 @@ def decide(
             reason=EndReason.ESCALATED if ESCALATES_TO.get(name) in active else EndReason.RESOLVED,
         )
         for name, episode in episodes.items()
-        if name not in active
+        if name not in active and (judged is None or name in judged)
     )
-    continuing = tuple(name for name in episodes if name in active)
+    ended = {end.episode.name for end in ends}
+    continuing = tuple(name for name in episodes if name not in ended)
     return Decisions(starts, ends, continuing, effective, went_back)

@@ -62,12 +62,18 @@ def _record(
     previous_alerts: PreviousAlerts | None,
     deadline: float,
     outcome: NotifyOutcome,
+    judged: frozenset[str] | None = None,
 ) -> list[Pending]:
     with store.transaction() as tx:
         if tx.fresh and previous_alerts is not None:
             tx.bootstrap(instance, previous_alerts(), now, pushed)
         decisions = decide(
-            tx.open_episodes(instance), alerts, now, pushed, last_run=tx.last_run(instance)
+            tx.open_episodes(instance),
+            alerts,
+            now,
+            pushed,
+            last_run=tx.last_run(instance),
+            judged=judged,
         )
         messages = compose(decisions, instance)
         tx.apply(instance, decisions, messages, [(c.key, c.label) for c in channels])
@@ -97,6 +103,7 @@ def notify(
     deadline: float = SEND_DEADLINE,
     busy_timeout: float = BUSY_TIMEOUT,
     clock: Callable[[], datetime] | None = None,
+    judged: frozenset[str] | None = None,
 ) -> NotifyOutcome:
     """Record this run's alert starts and resolutions for ``instance`` and deliver their messages
     (and any left undelivered by earlier runs) to ``channels``. Never raises for a state or
@@ -104,38 +111,34 @@ def notify(
 
     ``previous_alerts`` is asked only when the database is new (first run, or deleted, or moved
     aside as corrupt): the alerts active at the previous run are then recorded as open without
-    sending them again. ``clock`` (default: ``now`` throughout) stamps the deliveries.
+    sending them again. ``clock`` (default: ``now`` throughout) stamps the deliveries. ``judged``
+    (None: all) are the names the caller's rules judged; other open episodes are left alone.
     """
     outcome = NotifyOutcome()
     stamp = clock or (lambda: now)
     with NotifyStore(state_path, busy_timeout) as store:
+
+        def record() -> list[Pending]:
+            return _record(
+                store,
+                alerts,
+                now,
+                instance,
+                channels,
+                pushed,
+                previous_alerts,
+                deadline,
+                outcome,
+                judged,
+            )
+
         try:
             try:
-                pending = _record(
-                    store,
-                    alerts,
-                    now,
-                    instance,
-                    channels,
-                    pushed,
-                    previous_alerts,
-                    deadline,
-                    outcome,
-                )
+                pending = record()
             except StateCorrupt as exc:
                 moved = store.quarantine(now)
                 outcome.notices.append(f"{exc}: moved aside as {moved.name}; starting afresh")
-                pending = _record(
-                    store,
-                    alerts,
-                    now,
-                    instance,
-                    channels,
-                    pushed,
-                    previous_alerts,
-                    deadline,
-                    outcome,
-                )
+                pending = record()
         except StateUnavailable as exc:
             outcome.failures.append(f"notification state: {exc}")
             return outcome

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from chatwoot_health import __version__, alerts
@@ -18,11 +18,11 @@ from chatwoot_health.metrics.agents import agent_status
 from chatwoot_health.metrics.approvals import ReviewQueue
 from chatwoot_health.metrics.channels import channel_horizon, compute_channels
 from chatwoot_health.metrics.conversations import latest_conversations
-from chatwoot_health.metrics.latency import compute_response_time, successful_durations
+from chatwoot_health.metrics.latency import compute_response_time
 from chatwoot_health.metrics.percentiles import percentile
 from chatwoot_health.metrics.uptime import compute_uptime, monitoring_start
 from chatwoot_health.metrics.window import Window
-from chatwoot_health.models.alert import Alert, Severity
+from chatwoot_health.models.alert import Alert
 from chatwoot_health.models.report import (
     AlertOut,
     ApprovalsOut,
@@ -208,40 +208,27 @@ def _alerts(
     channels: Sequence[ChannelOut],
     sections: ExtraSections,
 ) -> list[Alert]:
-    """Every rule of the catalogue over this report's data; critical first, then by name."""
-    now = options.now
-    last_hour = Window.ending(now, HOUR)
-    last_hour_values = sorted(
-        v for values in successful_durations(last_hour.select(artifacts)).values() for v in values
+    """Every rule of the catalogue over this report's data (:func:`alerts.evaluate`, which
+    ``check`` uses too); critical first, then by name."""
+    active, _judged = alerts.evaluate(
+        alerts.Evidence(
+            now=options.now,
+            artifacts=artifacts,
+            in_window=in_window,
+            interval=options.interval,
+            down_after=options.down_after,
+            channels=channels,
+            channel_window=windows.channels,
+            uptime=uptime,
+            uptime_window=windows.uptime,
+            min_uptime=options.min_uptime,
+            sla=sections.sla,
+            sla_window=windows.sla,
+            queue=sections.queue,
+            unavailable=sections.unavailable,
+        )
     )
-    candidates: list[Alert | None] = [
-        alerts.service_down(in_window, now),
-        alerts.high_queue(in_window, now, sections.queue),
-        alerts.slow_response(percentile(last_hour_values, 90), last_hour.start),
-        alerts.uptime_below_target(
-            uptime.percent_exact,
-            windows.uptime.label,
-            options.min_uptime,
-            _first_down(in_window) or windows.uptime.start,
-        ),
-        alerts.monitoring_gap(
-            uptime.missing_runs, uptime.expected_checks, uptime.coverage_exact, windows.uptime.start
-        ),
-        alerts.stale_data(artifacts[-1].checked_at, now, options.interval),
-        alerts.agent_offline(in_window),
-        alerts.channel_outage(channels),
-        alerts.channel_slow(channels, windows.channels),
-        alerts.sla_breach(sections.sla, windows.sla),
-    ]
-    if sections.unavailable is not None:
-        candidates.append(alerts.supabase_unavailable(sections.unavailable, now))
-    active = [alert for alert in candidates if alert is not None]
-    active.sort(key=lambda a: (a.severity is not Severity.CRITICAL, a.name))
     return active
-
-
-def _first_down(artifacts: Sequence[ArtifactCore]) -> datetime | None:
-    return next((a.checked_at for a in artifacts if a.liveness == "down"), None)
 
 
 def timeline(

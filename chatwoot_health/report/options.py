@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from chatwoot_health.metrics.business_hours import BusinessCalendar
 from chatwoot_health.metrics.window import Window
 from chatwoot_health.models.settings import SupabaseSettings
-from chatwoot_health.thresholds import DEFAULT_TIMEZONE, RESPONSE_TARGET
+from chatwoot_health.thresholds import DEFAULT_TIMEZONE, RESPONSE_TARGET, SERVICE_DOWN_AFTER
 
 DEFAULT_UPTIME_WINDOW = timedelta(days=30)
 DEFAULT_CHANNEL_WINDOW = timedelta(hours=24)
@@ -30,6 +30,8 @@ class ReportOptions:
     )
     sla_target: timedelta = RESPONSE_TARGET
     live: bool = True  # False for a report of the past (--at): caches are left alone
+    #: service_down's threshold (CHATWOOT_HEALTH_DOWN_AFTER), the same one ``check`` confirms.
+    down_after: timedelta = SERVICE_DOWN_AFTER
 
     @classmethod
     def of(
@@ -49,6 +51,7 @@ class ReportOptions:
             calendar=settings.calendar,
             sla_target=settings.sla_target,
             live=live,
+            down_after=settings.down_after,
         )
 
 
@@ -67,6 +70,8 @@ class ReportSettings:
     #: None: the SLA and approvals sections are "not configured".
     supabase: SupabaseSettings | None
     alert_webhook_url: str | None
+    #: service_down's threshold (CHATWOOT_HEALTH_DOWN_AFTER), the same one ``check`` confirms.
+    down_after: timedelta = SERVICE_DOWN_AFTER
 
 
 @dataclass(frozen=True)
