@@ -1,24 +1,74 @@
-"""``check``: run the probes, judge the run, write the artifact, return an exit code.
+"""``check``: run the probes, judge the run, write the artifact, return an exit code — and,
+with :class:`Alerting`, confirm an outage and notify.
 
 The flow is probe → measurement (:class:`CheckResult`) → rule (:func:`judge`) → result (the
 artifact's ``status``) → exit code. No Click here and no ``sys.exit``.
+
+Alerting (issue #10): a failed liveness probe is re-probed every ``retry_interval`` until it
+answers or has failed for ``down_after`` (:class:`~chatwoot_health.probes.chatwoot.Confirmation`),
+so ``service_down`` starts in the run that sees it hold. After writing its artifact, the run
+judges the alert rules over the recent history — :func:`chatwoot_health.alerts.evaluate`, the
+code ``report`` uses — and hands the result to :func:`chatwoot_health.notify.notify` (state,
+outbox, delivery). A healthy run costs no extra request, and judging its history well under
+50 ms over 30 days of artifacts (``benchmarks/bench_alert_latency.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import httpx
 
 from chatwoot_health import __version__
 from chatwoot_health.artifacts.store import ArtifactWriteError, index_written, write_artifact
 from chatwoot_health.models.artifact import Artifact, CheckResult, RunStatus
-from chatwoot_health.probes.chatwoot import ProbeData, ProbeSettings, run_probes
+from chatwoot_health.probes.chatwoot import Confirmation, ProbeData, ProbeSettings, run_probes
 from chatwoot_health.state import RUN_STATES, ExitCode, State
+from chatwoot_health.thresholds import SERVICE_DOWN_AFTER
+
+if TYPE_CHECKING:
+    from chatwoot_health.artifacts.fast import ArtifactCore
+    from chatwoot_health.metrics.business_hours import BusinessCalendar
+    from chatwoot_health.models.alert import Alert
+    from chatwoot_health.notify.channels import Channel
+    from chatwoot_health.notify.engine import NotifyOutcome
+    from chatwoot_health.render.check import CheckView
+
+#: The banner alerts CHATWOOT_HEALTH_PUSH_BANNERS pushes too (the others stay on the dashboard).
+PUSHABLE_BANNERS = frozenset({"uptime_below_target", "monitoring_gap", "stale_data"})
+
+
+@dataclass(frozen=True)
+class Alerting:
+    """``check``'s alert step: where messages go and what the rules need beyond the artifacts.
+
+    Without channels the step is skipped on a healthy run (nothing to say, nothing to read);
+    with them, every run records its alerts in the state database and delivers what changed.
+    """
+
+    channels: tuple[Channel, ...] = ()
+    #: How often cron runs ``check`` (stale_data, and the uptime banners' expected runs).
+    interval: timedelta = timedelta(minutes=5)
+    calendar: BusinessCalendar | None = None  # channel_outage's business hours; None: default
+    sla_target: timedelta | None = None
+    push_banners: bool = False
+    state_path: Path | None = None  # None: beside the artifacts
+    #: Supabase is configured: the approval queue is evidence of ``high_queue`` that only
+    #: ``report`` reads, so ``check`` never clears that alert (nor judges ``sla_breach``).
+    supabase: bool = False
+
+    @property
+    def pushed(self) -> frozenset[str]:
+        from chatwoot_health.alerts import PROACTIVE
+
+        return PROACTIVE | (PUSHABLE_BANNERS if self.push_banners else frozenset())
 
 
 @dataclass(frozen=True)
@@ -26,6 +76,12 @@ class CheckOptions:
     probes: ProbeSettings
     artifacts_dir: Path
     write: bool = True
+    #: Confirm a failed liveness probe by re-probing every this many seconds (None: one probe).
+    retry_interval: float | None = None
+    #: service_down's threshold (CHATWOOT_HEALTH_DOWN_AFTER): how long the confirmation lasts.
+    down_after: timedelta = SERVICE_DOWN_AFTER
+    #: Judge the alerts after the run and notify (None: the run only writes its artifact).
+    alerting: Alerting | None = None
 
 
 @dataclass(frozen=True)
@@ -35,6 +91,12 @@ class CheckOutcome:
     path: Path | None = None
     write_error: str | None = None
     auth_rejected: bool = False
+    #: The alerts active after this run, as far as ``check`` judges them (None: not judged).
+    alerts: list[Alert] | None = None
+    #: What the notification step did (None: it did not run).
+    notified: NotifyOutcome | None = None
+    #: One line each: an alert step that could not run.
+    problems: list[str] = field(default_factory=list)
 
 
 def judge(checks: list[CheckResult]) -> RunStatus:
@@ -61,6 +123,7 @@ def exit_code_for(status: RunStatus, auth_rejected: bool) -> ExitCode:
 def build_artifact(
     data: ProbeData, settings: ProbeSettings, now: datetime, duration_ms: float
 ) -> Artifact:
+    """The run's artifact (``reprobes`` only when the first liveness probe failed)."""
     return Artifact(
         checked_at=now,
         status=judge(data.checks),
@@ -74,26 +137,241 @@ def build_artifact(
         agents=data.agents,
         inbox_activity=data.inbox_activity,
         tool_version=__version__,
+        reprobes=data.reprobes,
     )
 
 
 def run_check(
-    options: CheckOptions, now: datetime, transport: httpx.AsyncBaseTransport | None = None
+    options: CheckOptions,
+    now: datetime,
+    transport: httpx.AsyncBaseTransport | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
 ) -> CheckOutcome:
-    """Probe, judge, write the artifact. ``transport`` is a seam for tests; the CLI never sets
-    it (see :func:`~chatwoot_health.probes.chatwoot.run_probes`)."""
+    """Probe (confirming a failed liveness probe), judge, write the artifact, notify.
+
+    ``transport``, ``clock`` and ``sleep`` are seams for tests; the CLI never sets them (see
+    :func:`~chatwoot_health.probes.chatwoot.run_probes`)."""
     started = time.perf_counter()
-    data = asyncio.run(run_probes(options.probes, now, transport))
+    confirmation = _confirmation(options, now, clock, sleep)
+    data = asyncio.run(run_probes(options.probes, now, transport, confirmation))
     duration_ms = round((time.perf_counter() - started) * 1000, 1)
     artifact = build_artifact(data, options.probes, now, duration_ms)
     code = exit_code_for(artifact.status, data.auth_rejected)
     if not options.write:
         return CheckOutcome(artifact, code, auth_rejected=data.auth_rejected)
     try:
-        path = write_artifact(options.artifacts_dir, artifact)
+        path: Path | None = write_artifact(options.artifacts_dir, artifact)
     except ArtifactWriteError as exc:
         # The run's result is lost: UNKNOWN — unless Chatwoot is down, which must still page.
         lost = code if code is ExitCode.CRITICAL else ExitCode.UNKNOWN
-        return CheckOutcome(artifact, lost, write_error=str(exc), auth_rejected=data.auth_rejected)
-    index_written(path)  # the report after this one reads the run from the index
-    return CheckOutcome(artifact, code, path=path, auth_rejected=data.auth_rejected)
+        outcome = CheckOutcome(
+            artifact, lost, write_error=str(exc), auth_rejected=data.auth_rejected
+        )
+    else:
+        assert path is not None
+        index_written(path)  # the report after this one reads the run from the index
+        outcome = CheckOutcome(artifact, code, path=path, auth_rejected=data.auth_rejected)
+    if options.alerting is not None:
+        outcome = alert_step(options, options.alerting, outcome, clock)
+    return outcome
+
+
+# ------------------------------------------------------------------------------ confirmation
+
+
+def _confirmation(
+    options: CheckOptions,
+    now: datetime,
+    clock: Callable[[], datetime] | None,
+    sleep: Callable[[float], Awaitable[None]] | None,
+) -> Confirmation | None:
+    if options.retry_interval is None:
+        return None
+    seams: dict[str, Callable[..., object]] = {}
+    if clock is not None:
+        seams["clock"] = clock
+    if sleep is not None:
+        seams["sleep"] = sleep
+    return Confirmation(
+        retry_interval=options.retry_interval,
+        down_after=options.down_after.total_seconds(),
+        streak_since=lambda: streak_since(options.artifacts_dir, now, options.down_after),
+        **seams,  # type: ignore[arg-type]
+    )
+
+
+def streak_since(directory: Path, now: datetime, down_after: timedelta) -> datetime | None:
+    """When the current streak of liveness failures began in earlier runs (their first failed
+    probe), or None when the latest judged run was up. Read only once a probe has failed, and
+    only as far back as matters: a streak older than ``down_after`` is confirmed either way."""
+    from chatwoot_health.artifacts.store import DirectoryError, read_window
+
+    try:
+        found = read_window(directory, now - down_after - timedelta(hours=1), now, index=False)
+    except DirectoryError:
+        return None
+    since: datetime | None = None
+    for artifact in reversed(found.artifacts):
+        if artifact.liveness == "unknown":
+            continue
+        span = artifact.failure_span
+        if span is None:
+            break
+        since = span.first
+    return since
+
+
+# ------------------------------------------------------------------------------ alerts
+
+
+def alert_step(
+    options: CheckOptions,
+    alerting: Alerting,
+    outcome: CheckOutcome,
+    clock: Callable[[], datetime] | None = None,
+) -> CheckOutcome:
+    """Judge the alerts over the recent history and notify. A healthy run without channels
+    skips it; any trouble is a line in ``problems`` (the exit code stays the run's own)."""
+    artifact = outcome.artifact
+    if not alerting.channels and outcome.exit_code is ExitCode.OK:
+        return outcome
+    now = artifact.checked_at
+    try:
+        runs, first = recent_runs(options.artifacts_dir, now, alerting, artifact, outcome.path)
+    except ValueError as exc:  # the artifacts directory cannot be read: one line
+        return replace(outcome, problems=[f"alerts not evaluated: {exc}"])
+    active, judged = judge_alerts(runs, now, options.down_after, alerting, first)
+    if not alerting.channels:
+        return replace(outcome, alerts=active)
+    from chatwoot_health.notify.engine import default_state_path, notify
+
+    def previous_alerts() -> Sequence[Alert]:
+        earlier = [run for run in runs if run.checked_at < now]
+        if not earlier:
+            return []
+        moment = earlier[-1].checked_at
+        return judge_alerts(earlier, moment, options.down_after, alerting, first)[0]
+
+    notified = notify(
+        alerting.state_path or default_state_path(options.artifacts_dir),
+        active,
+        now,
+        artifact.instance,
+        alerting.channels,
+        alerting.pushed,
+        previous_alerts=previous_alerts,
+        clock=clock,
+        judged=judged,
+    )
+    return replace(outcome, alerts=active, notified=notified)
+
+
+def recent_runs(
+    directory: Path,
+    now: datetime,
+    alerting: Alerting,
+    current: Artifact,
+    written: Path | None,
+) -> tuple[list[ArtifactCore], datetime | None]:
+    """The runs the pushed rules need, oldest first, ending with this one — the channel horizon
+    (a week and an hour, per-inbox data included), 30 days with the banners — and when
+    monitoring began (the oldest artifact's name)."""
+    from chatwoot_health.artifacts.store import ArtifactDirectory, DirectoryError, read_window
+    from chatwoot_health.metrics.channels import channel_horizon
+    from chatwoot_health.metrics.window import Window
+    from chatwoot_health.report.options import DEFAULT_CHANNEL_WINDOW, DEFAULT_UPTIME_WINDOW
+
+    hour = timedelta(hours=1)
+    detail_since = channel_horizon(Window.ending(now, DEFAULT_CHANNEL_WINDOW), now) - hour
+    start = now - DEFAULT_UPTIME_WINDOW if alerting.push_banners else detail_since
+    try:
+        listing = ArtifactDirectory(directory)
+        # The run index (artifacts/index.py) shares the state database's file: used when
+        # notifications keep that file anyway; a check without channels leaves no database.
+        found = read_window(
+            listing,
+            min(start, detail_since),
+            now,
+            detail_since=detail_since,
+            index=bool(alerting.channels),
+        )
+    except DirectoryError as exc:
+        if written is not None:
+            raise ValueError(str(exc)) from None
+        return [current], None  # nowhere to read from: this run alone
+    runs: list[ArtifactCore] = list(found.artifacts)
+    if written is None:  # not written: judged from memory, as it would have been read
+        runs = [run for run in runs if run.checked_at < current.checked_at] + [current]
+    return runs, listing.first_time()
+
+
+def judge_alerts(
+    runs: Sequence[ArtifactCore],
+    now: datetime,
+    down_after: timedelta,
+    alerting: Alerting,
+    first: datetime | None = None,
+) -> tuple[list[Alert], frozenset[str]]:
+    """:func:`chatwoot_health.alerts.evaluate` over ``runs`` with the sections ``check``
+    computes: the channels always (channel_outage is pushed), uptime with the banners."""
+    from chatwoot_health import alerts
+    from chatwoot_health.metrics.business_hours import BusinessCalendar
+    from chatwoot_health.metrics.channels import compute_channels
+    from chatwoot_health.metrics.uptime import compute_uptime, monitoring_start
+    from chatwoot_health.metrics.window import Window
+    from chatwoot_health.report.options import DEFAULT_CHANNEL_WINDOW, DEFAULT_UPTIME_WINDOW
+    from chatwoot_health.thresholds import DEFAULT_TIMEZONE, RESPONSE_TARGET
+
+    calendar = alerting.calendar or BusinessCalendar(tz=ZoneInfo(DEFAULT_TIMEZONE))
+    target = (alerting.sla_target or RESPONSE_TARGET).total_seconds() / 60
+    channel_window = Window.ending(now, DEFAULT_CHANNEL_WINDOW)
+    evidence = alerts.Evidence(
+        now=now,
+        artifacts=runs,
+        in_window=runs,
+        interval=alerting.interval,
+        down_after=down_after,
+        channels=compute_channels(runs, channel_window, now, calendar, target),
+        channel_window=channel_window,
+    )
+    if alerting.push_banners:
+        uptime_window = Window.ending(now, DEFAULT_UPTIME_WINDOW)
+        since = monitoring_start(first, runs)
+        uptime = compute_uptime(runs, uptime_window, alerting.interval, since)
+        evidence = replace(evidence, uptime=uptime, uptime_window=uptime_window)
+    active, judged = alerts.evaluate(evidence)
+    if alerting.supabase and not any(alert.name == "high_queue" for alert in active):
+        judged -= {"high_queue"}  # the approval queue may hold it: report's to clear
+    return active, judged
+
+
+def check_view(outcome: CheckOutcome, options: CheckOptions) -> CheckView:
+    """What the outputs show of ``outcome``: the run, its state, and the outage's story."""
+    from chatwoot_health.render.check import CheckView
+
+    probes = options.probes
+    down = next(
+        (a for a in outcome.alerts or () if a.name in ("service_down", "health_check_failed")),
+        None,
+    )
+    span = outcome.artifact.failure_span
+    notified = outcome.notified
+    return CheckView(
+        artifact=outcome.artifact,
+        state=State(outcome.exit_code.name.lower()),
+        rejected=outcome.auth_rejected,
+        write_error=outcome.write_error,
+        timeout_ms=probes.timeout * 1000,
+        agent_slow_ms=probes.agent_slow * 1000,
+        agent_timeout_ms=probes.agent_timeout * 1000,
+        down_since=down.since if down is not None else (span.first if span else None),
+        confirmed=down is not None and down.name == "service_down",
+        notified=tuple(n for n in notified.started if n in _pushed(options)) if notified else (),
+        resolved=tuple(notified.resolved) if notified else (),
+    )
+
+
+def _pushed(options: CheckOptions) -> frozenset[str]:
+    return options.alerting.pushed if options.alerting is not None else frozenset()

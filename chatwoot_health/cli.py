@@ -284,6 +284,15 @@ def main(config: Path | None) -> None:
     is_flag=True,
     help="Only the unauthenticated probes (no token or account needed).",
 )
+@click.option(
+    "--no-notify",
+    is_flag=True,
+    help="A quick manual look: no re-probing of a failed liveness probe, no alerts judged or "
+    "sent (sent by default to CHATWOOT_HEALTH_NOTIFY and ALERT_WEBHOOK_URL).",
+)
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Also say on stderr where the artifact went, and more."
+)
 @no_color_option
 @click.pass_context
 def check(
@@ -298,11 +307,20 @@ def check(
     fmt: str,
     no_artifact: bool,
     liveness_only: bool,
+    no_notify: bool,
+    verbose: bool,
     no_color: bool,
 ) -> None:
-    """Probe Chatwoot and the AI agent; write one JSON artifact; exit 0/1/2/3."""
-    from chatwoot_health.check import run_check
-    from chatwoot_health.render.check import RENDERERS
+    """Probe Chatwoot and the AI agent; write one JSON artifact; notify; exit 0/1/2/3.
+
+    A failed liveness probe is re-probed every CHATWOOT_HEALTH_RETRY_INTERVAL until it answers
+    or has failed for CHATWOOT_HEALTH_DOWN_AFTER (then service_down starts in this run). Quiet
+    on stderr when all is well (cron mails only trouble); otherwise the first line says what
+    failed.
+    """
+    from chatwoot_health.check import check_view, run_check
+    from chatwoot_health.config import ALERT_KEYS, check_alerting
+    from chatwoot_health.render.check import RENDERERS, headline
 
     # Flags arrive as text and go through the same parsers as the environment. Only the
     # settings `check` uses are read: a typo in a report-only variable must not break cron.
@@ -315,30 +333,51 @@ def check(
         "timeout": timeout,
         "artifacts_dir": artifacts_dir,
     }
-    values = settings(ctx, flags, CHECK_KEYS)
+    notifying = not (no_notify or no_artifact)
+    values = settings(ctx, flags, CHECK_KEYS + (ALERT_KEYS if notifying else ()))
     try:
         typed = check_settings(values, liveness_only)
+        alerting = check_alerting(values, typed) if notifying else None
     except ConfigError as exc:
         fail(str(exc))
-    outcome = run_check(check_options(typed, write=not no_artifact), utc_now())
-    colour = colour_wanted(sys.stdout, no_color)
-    click.echo(RENDERERS[fmt](outcome.artifact, colour, outcome.auth_rejected), nl=False)
-    if outcome.path is not None:
-        click.echo(f"artifact: {outcome.path}", err=True)
-    if outcome.write_error is not None:
-        say(f"artifact not written: {outcome.write_error}")
+    # A recorded run confirms a failed liveness probe and notifies; a manual look
+    # (--no-notify, --no-artifact) answers at once.
+    options = dataclasses.replace(
+        check_options(typed, not no_artifact, confirm=notifying), alerting=alerting
+    )
+    outcome = run_check(options, utc_now())
+    view = check_view(outcome, options)
+    click.echo(RENDERERS[fmt](view, colour_wanted(sys.stdout, no_color)), nl=False)
+    if outcome.exit_code is not ExitCode.OK:
+        say(headline(view))  # the first line of cron's mail: what failed and why
+    lines = outcome.problems + (outcome.notified.failures if outcome.notified else [])
+    if verbose:
+        if outcome.path is not None:
+            lines.insert(0, f"artifact: {outcome.path}")
+        if outcome.notified is not None:
+            lines += outcome.notified.notices
+            lines += [f"delivered {item}" for item in outcome.notified.delivered]
+    for line in lines:
+        say(line)
     sys.exit(int(outcome.exit_code))
 
 
-def check_options(typed: CheckSettings, write: bool = True) -> CheckOptions:
+def check_options(typed: CheckSettings, write: bool = True, confirm: bool = False) -> CheckOptions:
     """How ``check`` (and ``serve``'s runs) probe: the probes' part of the settings, field by
-    field (the rest keep their defaults)."""
+    field (the rest keep their defaults); with ``confirm``, a failed liveness probe is re-probed
+    until it answers or has failed for DOWN_AFTER."""
     from chatwoot_health.check import CheckOptions
     from chatwoot_health.probes.chatwoot import ProbeSettings
 
     shared = {f.name for f in dataclasses.fields(ProbeSettings)} & set(vars(typed))
     probes = ProbeSettings(**{name: getattr(typed, name) for name in shared})
-    return CheckOptions(probes=probes, artifacts_dir=typed.artifacts_dir, write=write)
+    return CheckOptions(
+        probes=probes,
+        artifacts_dir=typed.artifacts_dir,
+        write=write,
+        retry_interval=typed.retry_interval if confirm else None,
+        down_after=typed.down_after,
+    )
 
 
 @main.command(context_settings=CONTEXT)

@@ -28,12 +28,16 @@ from chatwoot_health.thresholds import (
     DEFAULT_CLOSES_MINUTE,
     DEFAULT_OPENS_MINUTE,
     DEFAULT_TIMEZONE,
+    RETRY_INTERVAL,
+    SERVICE_DOWN_AFTER,
 )
-from chatwoot_health.timeutil import parse_duration
+from chatwoot_health.timeutil import format_duration, parse_duration
 
 if TYPE_CHECKING:
+    from chatwoot_health.check import Alerting
     from chatwoot_health.metrics.business_hours import BusinessCalendar
     from chatwoot_health.models.settings import CheckSettings, SupabaseSettings
+    from chatwoot_health.notify.channels import Channel
     from chatwoot_health.report.options import ReportSettings
 
 
@@ -209,6 +213,18 @@ def _long_secret(minimum: int) -> Callable[[str], SecretStr]:
     return parse
 
 
+def _down_after(value: str) -> timedelta:
+    return timedelta(seconds=_seconds(value))
+
+
+def _channels(value: str) -> tuple[Channel, ...]:
+    """Apprise URLs, checked by Apprise now: a bad one fails here (one line naming the entry by
+    number and scheme, never its text), not at the first outage."""
+    from chatwoot_health.notify.channels import parse_channels
+
+    return tuple(parse_channels(value))
+
+
 def _flag(value: str) -> bool:
     text = value.strip().lower()
     if text in ("1", "true", "yes", "on"):
@@ -311,7 +327,24 @@ SETTINGS: tuple[Setting, ...] = (
         _seconds,
         "60",
         "Deadline of a whole `check` run in seconds: probes still running then are recorded as "
-        "failed and the artifact is written.",
+        "failed and the artifact is written. Confirming an outage (re-probing liveness) may "
+        "take longer: up to DOWN_AFTER + RETRY_INTERVAL + TIMEOUT from the first failure.",
+    ),
+    Setting(
+        "retry_interval",
+        "CHATWOOT_HEALTH_RETRY_INTERVAL",
+        _seconds,
+        f"{RETRY_INTERVAL.total_seconds():g}",
+        "`check`: after a failed liveness probe, re-probe this often (seconds, or a duration) "
+        "until it answers or the failure has lasted CHATWOOT_HEALTH_DOWN_AFTER.",
+    ),
+    Setting(
+        "down_after",
+        "CHATWOOT_HEALTH_DOWN_AFTER",
+        _down_after,
+        format_duration(SERVICE_DOWN_AFTER),
+        "Liveness failing this long (first to last failed probe, across runs) is service_down; "
+        "`check` re-probes until then, so the alert starts in that run.",
     ),
     Setting(
         "interval",
@@ -421,6 +454,31 @@ SETTINGS: tuple[Setting, ...] = (
         "Slack-compatible incoming-webhook URL; `report --notify` posts alert starts and "
         "resolutions there.",
         secret=True,
+    ),
+    Setting(
+        "notify",
+        "CHATWOOT_HEALTH_NOTIFY",
+        _channels,
+        None,
+        "Apprise URLs (comma- or space-separated: mailto://…, slack://…, ntfy://…, json://…) "
+        "where `check` delivers alert starts and resolutions, with ALERT_WEBHOOK_URL.",
+        secret=True,
+    ),
+    Setting(
+        "push_banners",
+        "CHATWOOT_HEALTH_PUSH_BANNERS",
+        _flag,
+        "false",
+        "yes = also push the banner alerts (uptime_below_target, monitoring_gap, stale_data); "
+        "`check` then reads 30 days of runs.",
+    ),
+    Setting(
+        "state_path",
+        "CHATWOOT_HEALTH_STATE",
+        _path,
+        None,
+        "The alert state database (open alerts, the outbox of messages); unset = "
+        ".chatwoot-health.db in the artifacts directory.",
     ),
     Setting(
         "host",
@@ -675,6 +733,23 @@ CHECK_KEYS = (
     "agent_slow",
     "agent_timeout",
     "run_timeout",
+    "retry_interval",
+    "down_after",
+    "push_banners",
+    "state_path",
+)
+#: What ``check``'s alert step reads beside :data:`CHECK_KEYS` (not with ``--no-notify``): where
+#: messages go, the schedule, and the business calendar of channel_outage.
+ALERT_KEYS = (
+    "notify",
+    "alert_webhook_url",
+    "interval",
+    "timezone",
+    "business_hours",
+    "business_days",
+    "holidays",
+    "sla_target",
+    "supabase_url",
 )
 
 
@@ -695,6 +770,29 @@ def check_settings(values: Mapping[str, Any], liveness_only: bool) -> CheckSetti
             "otherwise 'slow' can never be seen"
         )
     return CheckSettings(**{key: values[key] for key in CHECK_KEYS}, liveness_only=liveness_only)
+
+
+def check_channels(values: Mapping[str, Any]) -> tuple[Channel, ...]:
+    """Where alerts go: the Apprise URLs of CHATWOOT_HEALTH_NOTIFY, then ALERT_WEBHOOK_URL."""
+    from chatwoot_health.notify.channels import webhook_channel
+
+    return (*(values.get("notify") or ()), *webhook_channel(values.get("alert_webhook_url")))
+
+
+def check_alerting(values: Mapping[str, Any], typed: CheckSettings) -> Alerting:
+    """``check``'s alert step from :func:`resolve` (of :data:`CHECK_KEYS` and
+    :data:`ALERT_KEYS`)."""
+    from chatwoot_health.check import Alerting
+
+    return Alerting(
+        channels=check_channels(values),
+        interval=values["interval"],
+        calendar=business_calendar(values),
+        sla_target=values["sla_target"],
+        push_banners=typed.push_banners,
+        state_path=typed.state_path,
+        supabase=values.get("supabase_url") is not None,
+    )
 
 
 def business_calendar(values: Mapping[str, Any]) -> BusinessCalendar:

@@ -88,6 +88,10 @@ def env(chatwoot: ChatwootServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     monkeypatch.setenv("CHATWOOT_ACCOUNT_ID", str(MEMBER_ACCOUNT))
     monkeypatch.setenv("AGENT_HEALTH_URL", chatwoot.agent_url)
     monkeypatch.setenv("CHATWOOT_HEALTH_ARTIFACTS_DIR", str(artifacts_dir))
+    # A failed liveness probe is confirmed for DOWN_AFTER (2 min by default): a fraction of a
+    # second here (tests/test_outage_timeline.py runs the confirmation at length).
+    monkeypatch.setenv("CHATWOOT_HEALTH_RETRY_INTERVAL", "0.1")
+    monkeypatch.setenv("CHATWOOT_HEALTH_DOWN_AFTER", "0.2")
     return CheckEnv(chatwoot, chatwoot.token, artifacts_dir, monkeypatch, tmp_path)
 
 

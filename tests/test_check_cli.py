@@ -32,7 +32,8 @@ RESULT_KEYS = ("ok", "status_code", "error", "path", "state")
 
 
 def first_line(text: str) -> str:
-    return text.splitlines()[0] if text else ""
+    """The table's headline (the first line of stdout is the Nagios status line)."""
+    return text.splitlines()[1] if text else ""
 
 
 # --------------------------------------------------------------------------- liveness
@@ -51,7 +52,7 @@ def test_stock_chatwoot_falls_back_from_rails_health_to_health(
     }  # fmt: skip
     assert [r.status for r in env.server.requests_to("/rails/health")] == [404]
     assert env.server.requests_to("/up") == []
-    assert result.stderr == f"artifact: {env.artifacts()[0]}\n"
+    assert result.stderr == ""  # quiet when all is well: cron mails nothing
 
 
 def test_an_old_instance_without_health_uses_api(check_cli: CheckCli, env: CheckEnv) -> None:
@@ -418,7 +419,7 @@ def test_an_unwritable_artifacts_directory_is_unknown(
     result = check_cli()
     assert result.exit_code == 3
     assert result.stderr == (
-        f"chatwoot-health: artifact not written: cannot write to {blocker}: File exists\n"
+        f"chatwoot-health: UNKNOWN - artifact not written: cannot write to {blocker}: File exists\n"
     )
     assert first_line(result.stdout) == f"Chatwoot {env.server.url}: ✓ OK"
     assert blocker.read_text() == "a file where the directory should be\n"
@@ -470,7 +471,7 @@ def test_a_bad_setting_exits_unknown_with_one_line(
 @pytest.mark.parametrize(
     ("args", "last_line"),
     [
-        (["check", "--bogus"], "Error: No such option '--bogus'."),
+        (["check", "--xyzzy"], "Error: No such option '--xyzzy'."),
         (["check", "--format", "xml"],
          "Error: Invalid value for '--format': 'xml' is not one of 'table', 'json'."),
         (["check", "--timeout", "0"],
@@ -547,7 +548,12 @@ def test_the_default_artifacts_directory_is_relative_to_the_working_directory(
     assert result.exit_code == 0
     (path,) = (Path(tmp_cwd) / "artifacts" / "ops" / "chatwoot-health").iterdir()
     assert json.loads(path.read_text())["status"] == "ok"
-    assert result.stderr == f"artifact: {Path('artifacts/ops/chatwoot-health') / path.name}\n"
+    assert result.stderr == ""
+    verbose = check_cli("--verbose")
+    (second,) = set((Path(tmp_cwd) / "artifacts" / "ops" / "chatwoot-health").iterdir()) - {path}
+    assert verbose.stderr == (
+        f"chatwoot-health: artifact: {Path('artifacts/ops/chatwoot-health') / second.name}\n"
+    )
 
 
 def test_a_bad_value_in_the_config_file_names_the_file(

@@ -6,9 +6,12 @@ Plain values only: the commands receive these, never a mapping of raw settings.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import SecretStr
+
+from chatwoot_health.thresholds import RETRY_INTERVAL, SERVICE_DOWN_AFTER
 
 #: Seconds for every Supabase request of one report, together.
 SUPABASE_READ_BUDGET = 60.0
@@ -39,4 +42,12 @@ class CheckSettings:
     agent_slow: float
     agent_timeout: float
     run_timeout: float
+    #: Confirming a failed liveness probe: re-probe every ``retry_interval`` seconds until the
+    #: failure has lasted ``down_after`` (service_down's threshold).
+    retry_interval: float = RETRY_INTERVAL.total_seconds()
+    down_after: timedelta = SERVICE_DOWN_AFTER
+    #: Also push the banner alerts (uptime_below_target, monitoring_gap, stale_data).
+    push_banners: bool = False
+    #: The alert state database; None: beside the artifacts.
+    state_path: Path | None = None
     liveness_only: bool = False

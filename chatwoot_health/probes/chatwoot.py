@@ -30,6 +30,7 @@ from chatwoot_health.models.artifact import (
     Inbox,
     InboxHour,
     Profile,
+    Reprobe,
 )
 from chatwoot_health.probes.http import Fetched, get, looks_like_html
 
@@ -70,13 +71,58 @@ class ProbeData:
     agents: Agents | None = None
     inbox_activity: list[InboxHour] | None = None
     auth_rejected: bool = False
+    #: Every liveness probe of the run when the first failed (see :meth:`_Run.confirm`).
+    reprobes: list[Reprobe] | None = None
+
+
+def _no_streak() -> datetime | None:
+    return None
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """How a failed liveness probe is confirmed: re-probe every ``retry_interval`` seconds
+    until the failure has lasted ``down_after`` seconds (CHATWOOT_HEALTH_RETRY_INTERVAL and
+    CHATWOOT_HEALTH_DOWN_AFTER).
+
+    ``streak_since`` says when the current streak of failures began in earlier runs (None: it
+    begins now); it is asked only once a probe has failed. ``clock`` and ``sleep`` are seams for
+    tests.
+    """
+
+    retry_interval: float
+    down_after: float
+    streak_since: Callable[[], datetime | None] = _no_streak
+    clock: Callable[[], datetime] = _utc_now
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+
+def _reprobe(at: datetime, result: CheckResult) -> Reprobe:
+    return Reprobe(
+        at=at,
+        ok=result.ok,
+        status_code=result.status_code,
+        duration_ms=result.duration_ms,
+        error=result.error,
+    )
 
 
 class _Run:
-    def __init__(self, client: httpx.AsyncClient, settings: ProbeSettings, now: datetime) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        settings: ProbeSettings,
+        now: datetime,
+        confirmation: Confirmation | None = None,
+    ) -> None:
         self.client = client
         self.settings = settings
         self.now = now
+        self.confirmation = confirmation
         self.data = ProbeData()
         self._memo: dict[str, asyncio.Task[Fetched]] = {}
         self._report_slots = asyncio.Semaphore(REPORT_CONCURRENCY)
@@ -163,11 +209,13 @@ class _Run:
 
     # ------------------------------------------------------------------ probes
 
-    async def rails_health(self) -> CheckResult:
+    async def rails_health(self, fresh: bool = False) -> CheckResult:
+        """The liveness verdict; ``fresh``: ask again (a re-probe), not the run's memo."""
         pinned = self.settings.health_path
         paths = (pinned,) if pinned else LIVENESS_PATHS
         started = time.perf_counter()
-        answers = await asyncio.gather(*(self.fetch(path) for path in paths))
+        fetch = self._fetch_fresh if fresh else self.fetch
+        answers = await asyncio.gather(*(fetch(path) for path in paths))
         for path, fetched in zip(paths, answers, strict=True):
             if fetched.status_code == 404 and not pinned:
                 continue  # not this candidate: the next one in preference order
@@ -182,6 +230,46 @@ class _Run:
             "configuration problem, not an outage: is CHATWOOT_BASE_URL the Chatwoot URL? Pin a "
             "path with CHATWOOT_HEALTH_PATH",
         )
+
+    def _fetch_fresh(self, path: str) -> Awaitable[Fetched]:
+        return get(
+            self.client,
+            path,
+            timeout=self.settings.timeout,
+            retry_429_after=self.settings.retry_429_after,
+        )
+
+    async def confirm(self, first: CheckResult, started: datetime) -> CheckResult:
+        """Confirm a failed liveness probe (Nagios' soft state): re-probe every
+        ``retry_interval`` until liveness answers again or it has been failing for ``down_after``
+        — counted from the first failure of the streak, which an earlier run may have seen — so
+        that ``service_down`` starts in this run. Every probe is recorded in ``reprobes``; the
+        result is the last one's (the run's final liveness verdict)."""
+        plan = self.confirmation
+        assert plan is not None
+        since = min(plan.streak_since() or started, started)
+        down_after = timedelta(seconds=plan.down_after)
+        retry = timedelta(seconds=plan.retry_interval)
+        # The confirmation's own deadline (it extends CHATWOOT_HEALTH_RUN_TIMEOUT): the last
+        # probe is due by since + down_after ≤ started + down_after, and takes at most a timeout.
+        deadline = started + down_after + retry + timedelta(seconds=self.settings.timeout)
+        probes = [_reprobe(started, first)]
+        result, previous, last_failed = first, started, started
+        while last_failed - since < down_after:
+            now = plan.clock()
+            due = min(previous + retry, since + down_after)
+            wait = max(0.0, (due - now).total_seconds())
+            if now + timedelta(seconds=wait + self.settings.timeout) > deadline:
+                break  # cannot be confirmed in time (a clock that jumped): leave it to next run
+            await plan.sleep(wait)
+            previous = plan.clock()
+            result = await self.rails_health(fresh=True)
+            probes.append(_reprobe(previous, result))
+            if result.ok is not False:
+                break  # it answers again (a blip), or cannot be judged: not an outage
+            last_failed = previous
+        self.data.reprobes = probes
+        return result
 
     def _liveness(self, path: str, fetched: Fetched) -> CheckResult:
         """The verdict of the liveness path that answered (a 404 only when the path is pinned)."""
@@ -484,9 +572,15 @@ class _Run:
                 self.inbox_activity,
             ]
         probes.append(self.agent_sdk)
+        started = self.confirmation.clock() if self.confirmation else self.now
         # Each probe's method is named like its check: a probe still running at the deadline is
         # recorded under that name as failed, and the run (and its artifact) goes on.
         tasks = {probe.__name__: asyncio.ensure_future(probe()) for probe in probes}
+        confirming = (
+            asyncio.ensure_future(self._confirm_if_down(tasks["rails_health"], started))
+            if self.confirmation is not None
+            else None
+        )
         _done, late = await asyncio.wait(tasks.values(), timeout=self.settings.run_timeout)
         checks: list[CheckResult] = []
         for name, task in tasks.items():
@@ -508,8 +602,23 @@ class _Run:
             for job in unfinished:
                 job.cancel()
             await asyncio.gather(*unfinished, return_exceptions=True)
+        if confirming is not None:
+            if tasks["rails_health"] in late:
+                confirming.cancel()
+            final = (await asyncio.gather(confirming, return_exceptions=True))[0]
+            if isinstance(final, CheckResult):
+                checks = [final if check.name == "rails_health" else check for check in checks]
         self.data.checks = checks
         return self.data
+
+    async def _confirm_if_down(
+        self, first: asyncio.Future[CheckResult], started: datetime
+    ) -> CheckResult | None:
+        """Beside the other probes: once the first liveness probe has failed, confirm it."""
+        result = await asyncio.shield(first)
+        if result.ok is not False:
+            return None  # up, or not judged: a healthy run pays nothing more
+        return await self.confirm(result, started)
 
 
 async def _limited(slots: asyncio.Semaphore, request: Awaitable[Fetched]) -> Fetched:
@@ -614,12 +723,16 @@ def _tls_context() -> ssl.SSLContext:
 
 
 async def run_probes(
-    settings: ProbeSettings, now: datetime, transport: httpx.AsyncBaseTransport | None = None
+    settings: ProbeSettings,
+    now: datetime,
+    transport: httpx.AsyncBaseTransport | None = None,
+    confirmation: Confirmation | None = None,
 ) -> ProbeData:
     """Run every probe concurrently with one client; never raises for network trouble.
 
     ``transport``: a seam for tests (``httpx.MockTransport``); by default the real one, with the
-    verifying TLS context and the environment's proxies.
+    verifying TLS context and the environment's proxies. ``confirmation``: re-probe a failed
+    liveness probe until it is confirmed or answers again (None: one probe, as ``serve`` runs).
     """
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
     headers = {
@@ -635,4 +748,4 @@ async def run_probes(
         verify=_tls_context() if transport is None else True,  # a given transport brings its own
         transport=transport,
     ) as client:
-        return await _Run(client, settings, now.astimezone(UTC)).run()
+        return await _Run(client, settings, now.astimezone(UTC), confirmation).run()
