@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from chatwoot_health import sqlite
 from chatwoot_health.models.alert import Alert, Severity
 from chatwoot_health.notify.decide import Decisions, EndReason, OpenEpisode
 from chatwoot_health.notify.messages import Message
@@ -351,12 +352,10 @@ class NotifyStore:
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
             try:
-                db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+                db = sqlite.connect(self.path, self.busy_timeout)
             except sqlite3.Error as exc:
                 raise self._error(exc) from None
             try:
-                db.execute("PRAGMA journal_mode = WAL")
-                db.execute("PRAGMA synchronous = NORMAL")
                 db.execute("PRAGMA foreign_keys = ON")
             except sqlite3.Error as exc:
                 db.close()
