@@ -515,7 +515,8 @@ def schema() -> None:
 @click.option(
     "--notify",
     is_flag=True,
-    help="Record alert starts/resolutions in Supabase and post them to ALERT_WEBHOOK_URL.",
+    help="Notify alert starts/resolutions like `check` does (same channels and state; "
+    "recorded in Supabase when configured).",
 )
 @no_color_option
 @click.pass_context
@@ -539,7 +540,7 @@ def report(
     from chatwoot_health.models.alert import Severity
     from chatwoot_health.report.build import NoData
     from chatwoot_health.report.options import ReportOptions
-    from chatwoot_health.report.run import NotifyUnavailable, run_report
+    from chatwoot_health.report.run import run_report
 
     values = settings(ctx, {"artifacts_dir": artifacts_dir, "interval": interval})
     try:
@@ -557,14 +558,14 @@ def report(
             notify=notify,
             fail_on=Severity(fail_on),
         )
-    except (NoData, NotifyUnavailable, DirectoryError) as exc:
+    except (NoData, DirectoryError) as exc:
         fail(str(exc))
     for line in result.diagnostics:
         say(line)
     write_output(result.text, output)
     if result.report is not None:
         _gate(result.report, Severity(fail_on), fmt, output)
-    if output is not None:
+    if output is not None and sys.stderr.isatty():  # under cron, success says nothing
         click.echo(f"report: {output}", err=True)
     sys.exit(int(result.exit_code))
 

@@ -451,8 +451,8 @@ SETTINGS: tuple[Setting, ...] = (
         "ALERT_WEBHOOK_URL",
         _url,
         None,
-        "Slack-compatible incoming-webhook URL; `report --notify` posts alert starts and "
-        "resolutions there.",
+        'Slack-compatible incoming-webhook URL: a notification channel (`{"text": …}`) for '
+        "`check` and `report --notify`.",
         secret=True,
     ),
     Setting(
@@ -832,8 +832,11 @@ def supabase_settings(values: Mapping[str, Any]) -> SupabaseSettings | None:
 
 def report_settings(values: Mapping[str, Any]) -> ReportSettings:
     """``report``'s settings from :func:`resolve` (of every key)."""
+    from chatwoot_health.alerts import PROACTIVE
+    from chatwoot_health.check import PUSHABLE_BANNERS
     from chatwoot_health.report.options import ReportSettings
 
+    banners = PUSHABLE_BANNERS if values.get("push_banners") else frozenset()
     return ReportSettings(
         artifacts_dir=values["artifacts_dir"],
         interval=values["interval"],
@@ -841,5 +844,9 @@ def report_settings(values: Mapping[str, Any]) -> ReportSettings:
         sla_target=values["sla_target"],
         cache_dir=values["cache_dir"],
         supabase=supabase_settings(values),
-        alert_webhook_url=values.get("alert_webhook_url"),
+        # report --notify: check's channels, state and pushed alerts
+        channels=check_channels(values),
+        state_path=values.get("state_path"),
+        pushed=PROACTIVE | banners,
+        down_after=values["down_after"],
     )

@@ -316,13 +316,3 @@ def test_notify_dedups_across_runs_and_resolves(
     rows = pg.execute("select kind, resolved_at is not null from notifications").fetchall()
     assert rows == [("sla_breach", True)]
     assert code == 0
-
-
-def test_notify_needs_supabase(runner: CliRunner, history: Path) -> None:
-    result = runner.invoke(
-        main, ["report", "--artifacts-dir", str(history), "--notify"], catch_exceptions=False
-    )
-    assert result.exit_code == 3
-    assert result.stderr == (
-        "chatwoot-health: SUPABASE_URL is not set: --notify records alerts in Supabase\n"
-    )

@@ -5,24 +5,24 @@ migration.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from pydantic import SecretStr
 
+from chatwoot_health.alerts import PROACTIVE
 from chatwoot_health.models.alert import Alert, Severity
 from chatwoot_health.models.settings import SupabaseSettings
-from chatwoot_health.notify.webhook import WebhookSink
-from chatwoot_health.report.notifications import NotifyResult, sync_notifications
+from chatwoot_health.notify import notify
+from chatwoot_health.report.notifications import MirrorResult, mirror_episodes
 from chatwoot_health.sources.supabase import MIGRATION, SupabaseError, SupabaseSource
 from tests.fixtures_postgres import InsertRows
 from tests.servers.pgrest_server import PgRestStandIn
@@ -51,15 +51,11 @@ Source = Callable[..., SupabaseSource]
 
 
 def sync(
-    source: SupabaseSource, alerts: list[Alert], instance: str, now: datetime, url: str | None
-) -> NotifyResult:
-    """One ``report --notify`` run's notification step, with the webhook sink when ``url``."""
-    sink = WebhookSink(url, 5.0) if url else None
-    try:
-        return sync_notifications(source, alerts, instance, now, sink)
-    finally:
-        if sink is not None:
-            sink.close()
+    source: SupabaseSource, state: Path, alerts: list[Alert], instance: str, now: datetime
+) -> MirrorResult:
+    """One ``report --notify`` run: the engine decides (no channel here), the table mirrors."""
+    notify(state, alerts, now, instance)
+    return mirror_episodes(source, state, instance, now, PROACTIVE)
 
 
 @pytest.fixture
@@ -78,40 +74,9 @@ def source(pgrest: PgRestStandIn) -> Iterator[Source]:
         item.close()
 
 
-class WebhookReceiver:
-    """A Slack-style incoming webhook on 127.0.0.1 that records what it is sent."""
-
-    def __init__(self) -> None:
-        self.posts: list[dict[str, Any]] = []
-        self.status = 200
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                receiver.posts.append(json.loads(body))
-                self.send_response(receiver.status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T0/B0/secret"
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def texts(self) -> list[str]:
-        return [post["text"] for post in self.posts]
-
-
 @pytest.fixture
-def webhook() -> Iterator[WebhookReceiver]:
-    receiver = WebhookReceiver()
-    yield receiver
-    receiver.server.shutdown()
-    receiver.server.server_close()
+def state(tmp_path: Path) -> Path:
+    return tmp_path / "state.db"
 
 
 def decision(row_id: int, received: datetime, **extra: Any) -> dict[str, Any]:
@@ -317,48 +282,36 @@ class TestErrorsViaPostgrestStandIn:
 
 @pytest.mark.postgres
 class TestNotificationsViaPostgrestStandIn:
+    """The notifications table as a mirror of the engine's episodes (nothing is sent here: the
+    engine's own tests cover delivery, tests/test_report_notify.py the whole command)."""
+
     def test_start_repeat_resolve_restart(
-        self, pg: psycopg.Connection[Any], source: Source, webhook: WebhookReceiver
+        self, pg: psycopg.Connection[Any], source: Source, state: Path
     ) -> None:
         reporter = source()
 
-        first = sync(reporter, [SERVICE_DOWN], INSTANCE, T0, webhook.url)
-        assert first == NotifyResult(["service_down"], [], [], [])
+        first = sync(reporter, state, [SERVICE_DOWN], INSTANCE, T0)
+        assert first == MirrorResult(["service_down"], [])
         for minute in range(5, 30, 5):  # the alert stays active over several cron runs
-            again = sync(
-                reporter, [SERVICE_DOWN], INSTANCE, T0 + timedelta(minutes=minute), webhook.url
-            )
-            assert again == NotifyResult([], [], ["service_down"], [])
+            again = sync(reporter, state, [SERVICE_DOWN], INSTANCE, T0 + timedelta(minutes=minute))
+            assert again == MirrorResult([], [])
         assert len(notification_rows(pg)) == 1
 
-        cleared = sync(reporter, [], INSTANCE, T0 + timedelta(minutes=30), webhook.url)
-        assert cleared == NotifyResult([], ["service_down"], [], [])
-        quiet = sync(reporter, [], INSTANCE, T0 + timedelta(minutes=35), webhook.url)
-        assert quiet == NotifyResult([], [], [], [])
+        cleared = sync(reporter, state, [], INSTANCE, T0 + timedelta(minutes=30))
+        assert cleared == MirrorResult([], ["service_down"])
+        quiet = sync(reporter, state, [], INSTANCE, T0 + timedelta(minutes=35))
+        assert quiet == MirrorResult([], [])
         assert notification_rows(pg) == [
             ("service_down", f"service_down:{INSTANCE}", T0 + timedelta(minutes=30))
         ]
 
-        back = sync(reporter, [SERVICE_DOWN], INSTANCE, T0 + timedelta(hours=1), webhook.url)
-        assert back.started == ["service_down"]
+        back = sync(reporter, state, [SERVICE_DOWN], INSTANCE, T0 + timedelta(hours=1))
+        assert back.inserted == ["service_down"]
         rows = notification_rows(pg)
         assert len(rows) == 2 and rows[1][2] is None
 
-        assert webhook.texts() == [
-            "🔴 CRITICAL Chatwoot Alert: Service Down\nRails health check failed (error: 404)\n"
-            "Last successful check: 5 minutes ago\n"
-            "Action: Verify Chatwoot instance at chat.example.com",
-            "✅ Resolved: Service Down\nWas: Rails health check failed (error: 404)\n"
-            "Active for 30 minutes",
-            "🔴 CRITICAL Chatwoot Alert: Service Down\nRails health check failed (error: 404)\n"
-            "Last successful check: 65 minutes ago\n"
-            "Action: Verify Chatwoot instance at chat.example.com",
-        ]
-
-    def test_row_contents_and_warning_format(
-        self, pg: psycopg.Connection[Any], source: Source, webhook: WebhookReceiver
-    ) -> None:
-        sync(source(), [HIGH_QUEUE], INSTANCE, T0, webhook.url)
+    def test_row_contents(self, pg: psycopg.Connection[Any], source: Source, state: Path) -> None:
+        sync(source(), state, [HIGH_QUEUE], INSTANCE, T0)
         row = pg.execute(
             "select kind, severity, title, message, dedup_key, created_at, resolved_at "
             "from notifications"
@@ -372,25 +325,46 @@ class TestNotificationsViaPostgrestStandIn:
             T0,
             None,
         )
-        assert webhook.texts() == [
-            "🟡 WARNING Chatwoot Alert: High review queue\n12 approvals pending for 30 minutes"
+
+    def test_only_pushed_alerts_are_recorded(
+        self, pg: psycopg.Connection[Any], source: Source, state: Path
+    ) -> None:
+        banner = Alert(
+            name="monitoring_gap", severity=Severity.WARNING, title="Gap", message="runs missing"
+        )
+        assert sync(source(), state, [banner], INSTANCE, T0) == MirrorResult([], [])
+        assert notification_rows(pg) == []
+
+    def test_an_episode_that_came_and_went_between_mirrors_closes_the_old_row(
+        self, pg: psycopg.Connection[Any], source: Source, state: Path
+    ) -> None:
+        reporter = source()
+        sync(reporter, state, [SERVICE_DOWN], INSTANCE, T0)
+        # Two runs without a mirror (check's, say): the outage ends, a new one begins.
+        notify(state, [], T0 + timedelta(minutes=10), INSTANCE)
+        notify(state, [SERVICE_DOWN], T0 + timedelta(minutes=20), INSTANCE)
+        caught_up = mirror_episodes(
+            reporter, state, INSTANCE, T0 + timedelta(minutes=25), PROACTIVE
+        )
+        assert caught_up == MirrorResult(["service_down"], ["service_down"])
+        assert notification_rows(pg) == [
+            ("service_down", f"service_down:{INSTANCE}", T0 + timedelta(minutes=10)),
+            ("service_down", f"service_down:{INSTANCE}", None),
         ]
 
     def test_other_instances_are_left_alone(
-        self, pg: psycopg.Connection[Any], source: Source
+        self, pg: psycopg.Connection[Any], source: Source, state: Path
     ) -> None:
         reporter = source()
-        sync(reporter, [SERVICE_DOWN], "other.example.com", T0, None)
-        result = sync(reporter, [], INSTANCE, T0 + timedelta(minutes=5), None)
-        assert result == NotifyResult([], [], [], [])
+        sync(reporter, state, [SERVICE_DOWN], "other.example.com", T0)
+        result = sync(reporter, state, [], INSTANCE, T0 + timedelta(minutes=5))
+        assert result == MirrorResult([], [])
         assert notification_rows(pg)[0][2] is None
 
-    def race(
-        self, source: Source, alerts: list[Alert], now: datetime, webhook: WebhookReceiver
-    ) -> list[NotifyResult]:
-        """Two runs that both read the open rows before either writes: the worst overlap."""
+    def race(self, source: Source, state: Path, now: datetime) -> list[MirrorResult]:
+        """Two mirrors that both read the open rows before either writes: the worst overlap."""
         barrier = threading.Barrier(2, timeout=10)
-        results: list[NotifyResult] = []
+        results: list[MirrorResult] = []
         errors: list[BaseException] = []
 
         def run() -> None:
@@ -404,7 +378,7 @@ class TestNotificationsViaPostgrestStandIn:
 
             reporter.open_notifications = read_then_wait  # type: ignore[method-assign]
             try:
-                results.append(sync(reporter, alerts, INSTANCE, now, webhook.url))
+                results.append(mirror_episodes(reporter, state, INSTANCE, now, PROACTIVE))
             except BaseException as exc:
                 errors.append(exc)
 
@@ -416,42 +390,22 @@ class TestNotificationsViaPostgrestStandIn:
         assert not errors
         return results
 
-    def test_concurrent_runs_notify_a_new_alert_once(
-        self, pg: psycopg.Connection[Any], source: Source, webhook: WebhookReceiver
+    def test_concurrent_mirrors_insert_one_row(
+        self, pg: psycopg.Connection[Any], source: Source, state: Path
     ) -> None:
-        results = self.race(source, [SERVICE_DOWN], T0, webhook)
+        notify(state, [SERVICE_DOWN], T0, INSTANCE)
+        results = self.race(source, state, T0)
 
-        assert sorted(result.started for result in results) == [[], ["service_down"]]
-        assert sorted(result.already_open for result in results) == [[], ["service_down"]]
+        assert sorted(result.inserted for result in results) == [[], ["service_down"]]
         assert len(notification_rows(pg)) == 1
-        assert len(webhook.posts) == 1
-        assert webhook.posts[0]["text"].startswith("🔴 CRITICAL Chatwoot Alert: Service Down\n")
 
-    def test_concurrent_runs_resolve_once(
-        self, pg: psycopg.Connection[Any], source: Source, webhook: WebhookReceiver
+    def test_concurrent_mirrors_resolve_once(
+        self, pg: psycopg.Connection[Any], source: Source, state: Path
     ) -> None:
-        sync(source(), [SERVICE_DOWN], INSTANCE, T0, None)
+        sync(source(), state, [SERVICE_DOWN], INSTANCE, T0)
+        notify(state, [], T0 + timedelta(minutes=10), INSTANCE)
 
-        results = self.race(source, [], T0 + timedelta(minutes=10), webhook)
+        results = self.race(source, state, T0 + timedelta(minutes=10))
 
         assert sorted(result.resolved for result in results) == [[], ["service_down"]]
         assert notification_rows(pg)[0][2] == T0 + timedelta(minutes=10)
-        assert webhook.texts() == [
-            "✅ Resolved: Service Down\nWas: Rails health check failed (error: 404)\n"
-            "Active for 10 minutes"
-        ]
-
-    def test_webhook_failures_are_reported_not_raised(
-        self, pg: psycopg.Connection[Any], source: Source, webhook: WebhookReceiver
-    ) -> None:
-        webhook.status = 500
-        failing = sync(source(), [SERVICE_DOWN], INSTANCE, T0, webhook.url)
-        assert failing.started == ["service_down"]
-        assert failing.webhook_errors == ["service_down: webhook answered HTTP 500"]
-
-        refused_url = f"http://127.0.0.1:{free_port()}/hook"
-        cleared = sync(source(), [], INSTANCE, T0 + timedelta(minutes=1), refused_url)
-        assert cleared.resolved == ["service_down"]
-        assert len(cleared.webhook_errors) == 1
-        assert cleared.webhook_errors[0].startswith("service_down: webhook unreachable (")
-        assert refused_url not in cleared.webhook_errors[0]

@@ -1,26 +1,30 @@
-"""``report --notify``: record each alert's start and resolution in the Supabase
-``notifications`` table and post them once to ``ALERT_WEBHOOK_URL``.
+"""``report --notify``: the report's alerts through the notification engine that ``check`` uses
+(same state database, same channels, same pushed set), and, with Supabase configured, the
+``notifications`` table kept as the shared record of what the engine decided.
 
-Which alerts start and which resolve is :func:`chatwoot_health.notify.decide.decide` (pure), the
-rows are the Supabase source's (insert, resolve, list the open ones), delivery is the webhook
-sink's. Safe against overlapping runs without any lock: the partial unique index on open
-``dedup_key`` lets only one insert win (the loser stays quiet), and a resolution only counts for
-the run whose ``resolved_at is null`` update touched the row.
+The engine (:func:`chatwoot_health.notify.notify`) is the only decision-maker and the only sender.
+The table is a mirror of its episodes: each open pushed episode of this instance has one open row
+(``dedup_key`` = alert name and instance; the partial unique index on open keys makes an insert by
+an overlapping run a no-op), and an open row whose episode has ended gets ``resolved_at``. The
+mirror follows the engine's state, not this run's alerts, so it also records what ``check``
+started or resolved since the previous ``report --notify``, and it never sends anything.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
-from chatwoot_health.alerts import alert_text
-from chatwoot_health.models.alert import Alert, Severity
+from chatwoot_health.models.alert import Alert
 from chatwoot_health.models.rows import NewNotification, NotificationRow
-from chatwoot_health.notify.decide import EndReason, OpenEpisode, decide
-from chatwoot_health.notify.webhook import WebhookSink
-from chatwoot_health.timeutil import humanize_age
+from chatwoot_health.notify import Channel, notify
+from chatwoot_health.notify.state import EpisodeRecord, NotifyStore, StateUnavailable
+
+#: The episodes asked of the state database run from the oldest open row to here (open ones).
+_FOREVER = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 class NotificationLog(Protocol):
@@ -35,69 +39,125 @@ class NotificationLog(Protocol):
 
 
 @dataclass(frozen=True)
-class NotifyResult:
-    """What one ``report --notify`` run did (alert names); webhook failures never raise."""
+class MirrorResult:
+    """What one mirror pass wrote (alert names): rows inserted, rows given ``resolved_at``."""
 
-    started: list[str]
-    resolved: list[str]
-    already_open: list[str]
-    webhook_errors: list[str]
+    inserted: list[str] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
 
 
-def resolved_text(row: NotificationRow, now: datetime) -> str:
-    """A resolution names the alert, what it was, and how long it lasted."""
-    lasted = humanize_age(now - row.created_at).removesuffix(" ago")
-    return f"✅ Resolved: {row.title}\nWas: {row.message}\nActive for {lasted}"
+def dedup_key(alert: str, instance: str) -> str:
+    return f"{alert}:{instance}"
 
 
-def _episode(row: NotificationRow) -> OpenEpisode:
-    severity = Severity.CRITICAL if row.severity == Severity.CRITICAL else Severity.WARNING
-    return OpenEpisode(row.kind, severity, row.title, row.message, row.created_at, pushed=True)
-
-
-def sync_notifications(
-    log: NotificationLog,
+def notify_alerts(
     alerts: Sequence[Alert],
+    now: datetime,
+    instance: str,
+    *,
+    state_path: Path,
+    channels: Sequence[Channel],
+    pushed: frozenset[str],
+    previous_alerts: Callable[[], Sequence[Alert]] | None = None,
+) -> list[str]:
+    """Decide and deliver through the engine; its outcome as diagnostic lines (stderr)."""
+    outcome = notify(
+        state_path,
+        alerts,
+        now,
+        instance,
+        channels,
+        pushed,
+        previous_alerts=previous_alerts,
+    )
+    lines: list[str] = []
+    if outcome.started:
+        lines.append("notified: " + ", ".join(outcome.started))
+    if outcome.resolved:
+        lines.append("resolved: " + ", ".join(outcome.resolved))
+    return lines + outcome.failures + outcome.notices
+
+
+def mirror_episodes(
+    log: NotificationLog,
+    state_path: Path,
     instance: str,
     now: datetime,
-    sink: WebhookSink | None = None,
-) -> NotifyResult:
-    """Record starts and resolutions of ``alerts`` for ``instance``; post each one once."""
+    pushed: frozenset[str],
+) -> MirrorResult:
+    """Make the open rows of ``instance`` match the engine's open pushed episodes.
+
+    Raises :class:`StateUnavailable` (the engine's database cannot be read) or the source's
+    error; nothing is sent either way.
+    """
     mine = {
         row.kind: row
         for row in log.open_notifications()
-        if row.dedup_key == f"{row.kind}:{instance}"
+        if row.dedup_key == dedup_key(row.kind, instance)
     }
-    decisions = decide([_episode(row) for row in mine.values()], alerts, now, frozenset())
-    starting = {start.alert.name for start in decisions.starts}
-    started: list[str] = []
-    already_open: list[str] = []
-    posts: list[tuple[str, str]] = []
-    for alert in {alert.name: alert for alert in alerts}.values():
-        recorded = alert.name in starting and log.insert_notification(
+    open_rows = dict(mine)
+    since = min([row.created_at for row in mine.values()] + [now]) - timedelta(seconds=1)
+    with NotifyStore(state_path) as store:
+        records = store.episodes(since, _FOREVER, instance)
+    open_now: dict[str, EpisodeRecord] = {}
+    ended_at: dict[str, datetime] = {}
+    for record in records:  # oldest first: the latest of each name wins
+        if record.alert not in pushed:
+            continue
+        if record.ended_at is None:
+            open_now[record.alert] = record
+        else:
+            ended_at[record.alert] = record.ended_at
+    result = MirrorResult()
+    for name, row in mine.items():
+        ended = ended_at.get(name)
+        if name in open_now and (ended is None or ended <= row.created_at):
+            continue  # the row of the episode still open
+        # Its episode ended (maybe followed by another while no mirror ran): close the row.
+        resolved = ended if ended is not None else now
+        if log.resolve_notification(row.id, max(resolved, row.created_at)):
+            result.resolved.append(name)
+        del open_rows[name]
+    for name, record in open_now.items():
+        if name in open_rows:
+            continue
+        inserted = log.insert_notification(
             NewNotification(
-                kind=alert.name,
-                severity=alert.severity.value,
-                title=alert.title,
-                message=alert.message,
-                dedup_key=f"{alert.name}:{instance}",
-                created_at=now,
+                kind=name,
+                severity=record.severity.value,
+                title=record.title,
+                message=record.message,
+                dedup_key=dedup_key(name, instance),
+                created_at=record.started_at,
             )
         )
-        if recorded:
-            started.append(alert.name)
-            posts.append((alert.name, alert_text(alert, now)))
-        else:
-            already_open.append(alert.name)
-    resolved: list[str] = []
-    for end in decisions.ends:
-        row = mine[end.episode.name]
-        if not log.resolve_notification(row.id, now):
-            continue  # another run resolved it first
-        resolved.append(row.kind)
-        if end.reason is EndReason.RESOLVED:
-            # A warning that became its critical successor (health_check_failed →
-            # service_down) did not "resolve": only the escalation is news.
-            posts.append((row.kind, resolved_text(row, now)))
-    errors = sink.post(posts) if sink is not None else []
-    return NotifyResult(started, resolved, already_open, errors)
+        if inserted:  # else an overlapping run inserted it first
+            result.inserted.append(name)
+    return result
+
+
+def mirror_lines(
+    log: NotificationLog | None,
+    error: str | None,
+    state_path: Path,
+    instance: str,
+    now: datetime,
+    pushed: frozenset[str],
+) -> list[str]:
+    """:func:`mirror_episodes` for ``report``: its outcome, or why not, as diagnostic lines."""
+    from chatwoot_health.sources.supabase import SupabaseError
+
+    if log is None:
+        return [f"notifications not recorded in Supabase: {error or 'Supabase unavailable'}"]
+    try:
+        result = mirror_episodes(log, state_path, instance, now, pushed)
+    except StateUnavailable as exc:
+        return [f"notifications not recorded in Supabase: notification state: {exc}"]
+    except SupabaseError as exc:
+        return [f"notifications not recorded in Supabase: {exc}"]
+    lines = []
+    if result.inserted:
+        lines.append("recorded in Supabase: " + ", ".join(result.inserted))
+    if result.resolved:
+        lines.append("resolved in Supabase: " + ", ".join(result.resolved))
+    return lines

@@ -5,12 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from chatwoot_health.alerts import PROACTIVE
 from chatwoot_health.metrics.business_hours import BusinessCalendar
 from chatwoot_health.metrics.window import Window
 from chatwoot_health.models.settings import SupabaseSettings
 from chatwoot_health.thresholds import DEFAULT_TIMEZONE, RESPONSE_TARGET, SERVICE_DOWN_AFTER
+
+if TYPE_CHECKING:
+    from chatwoot_health.notify.channels import Channel
 
 DEFAULT_UPTIME_WINDOW = timedelta(days=30)
 DEFAULT_CHANNEL_WINDOW = timedelta(hours=24)
@@ -69,7 +74,13 @@ class ReportSettings:
     cache_dir: Path
     #: None: the SLA and approvals sections are "not configured".
     supabase: SupabaseSettings | None
-    alert_webhook_url: str | None
+    #: Where ``report --notify`` delivers: the same channels as ``check`` (Apprise URLs of
+    #: CHATWOOT_HEALTH_NOTIFY and ALERT_WEBHOOK_URL).
+    channels: tuple[Channel, ...] = ()
+    #: The notification state shared with ``check``; None: beside the artifacts.
+    state_path: Path | None = None
+    #: The alert names pushed to people (the proactive ones, plus banners when asked).
+    pushed: frozenset[str] = PROACTIVE
     #: service_down's threshold (CHATWOOT_HEALTH_DOWN_AFTER), the same one ``check`` confirms.
     down_after: timedelta = SERVICE_DOWN_AFTER
 

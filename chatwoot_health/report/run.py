@@ -6,10 +6,11 @@ exits or prints.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from chatwoot_health.models.alert import Severity
+from chatwoot_health.models.alert import Alert, Severity
 from chatwoot_health.models.report import Report
 from chatwoot_health.render.context import DEFAULT_RANGE, HTML_RANGES, LiveBlock, RenderContext
 from chatwoot_health.render.gate import gated_state
@@ -20,10 +21,6 @@ from chatwoot_health.state import ExitCode
 
 if TYPE_CHECKING:
     from chatwoot_health.report.supabase import SupabaseProvider
-
-
-class NotifyUnavailable(Exception):
-    """``--notify`` without Supabase settings; the message is one line."""
 
 
 @dataclass(frozen=True)
@@ -46,10 +43,9 @@ def run_report(
     live: LiveBlock | None = None,
     fail_on: Severity = Severity.WARNING,
 ) -> ReportRun:
-    """Raises :class:`NoData` (nothing to report) or :class:`NotifyUnavailable`. ``live`` is
-    what ``serve`` adds to the dashboard page."""
-    if notify and settings.supabase is None:
-        raise NotifyUnavailable("SUPABASE_URL is not set: --notify records alerts in Supabase")
+    """Raises :class:`NoData` (nothing to report). ``live`` is what ``serve`` adds to the
+    dashboard page. With ``notify``, the report's alerts go through the notification engine
+    (``check``'s state and channels) and, with Supabase, into the ``notifications`` table."""
     provider = _provider(options, settings, fmt)
     try:
         outcome = build_report(options, extra=provider)
@@ -60,8 +56,8 @@ def run_report(
         context = replace(context, fail_on=fail_on, min_uptime=options.min_uptime)
         if provider is not None:
             diagnostics += provider.diagnostics
-            if notify:
-                diagnostics += _notify(provider, outcome.report, settings)
+        if notify:
+            diagnostics += _notify(options, settings, outcome.report, provider)
     finally:
         if provider is not None:
             provider.close()
@@ -91,30 +87,45 @@ def _provider(
     )
 
 
-def _notify(provider: SupabaseProvider, report: Report, settings: ReportSettings) -> list[str]:
-    from chatwoot_health.notify.webhook import WebhookSink
-    from chatwoot_health.report.notifications import sync_notifications
-    from chatwoot_health.sources.supabase import SupabaseError
+def _notify(
+    options: ReportOptions,
+    settings: ReportSettings,
+    report: Report,
+    provider: SupabaseProvider | None,
+) -> list[str]:
+    from chatwoot_health.notify import default_state_path
+    from chatwoot_health.report.notifications import mirror_lines, notify_alerts
 
-    if provider.source is None:
-        return [f"notifications not recorded: {provider.error or 'Supabase unavailable'}"]
-    url = settings.alert_webhook_url
-    sink = WebhookSink(url, provider.settings.timeout) if url else None
-    try:
-        result = sync_notifications(
-            provider.source, report.alerts, report.instance or "unknown", report.generated_at, sink
+    state_path = settings.state_path or default_state_path(settings.artifacts_dir)
+    instance = report.instance or "unknown"
+
+    def previous_alerts() -> Sequence[Alert]:
+        """Asked only by a new state database: the alerts one interval ago, recorded as open
+        without being sent again (they were, by the runs that owned the lost database)."""
+        earlier = replace(options, now=options.now - settings.interval, live=False)
+        try:
+            return build_report(earlier, extra=provider).report.alerts
+        except NoData:
+            return []
+
+    lines = notify_alerts(
+        report.alerts,
+        report.generated_at,
+        instance,
+        state_path=state_path,
+        channels=settings.channels,
+        pushed=settings.pushed,
+        previous_alerts=previous_alerts,
+    )
+    if provider is not None:
+        lines += mirror_lines(
+            provider.source,
+            provider.error,
+            state_path,
+            instance,
+            report.generated_at,
+            settings.pushed,
         )
-    except SupabaseError as exc:
-        return [f"notifications not recorded: {exc}"]
-    finally:
-        if sink is not None:
-            sink.close()
-    lines = []
-    if result.started:
-        lines.append("notified: " + ", ".join(result.started))
-    if result.resolved:
-        lines.append("resolved: " + ", ".join(result.resolved))
-    lines += [f"webhook failed: {error}" for error in result.webhook_errors]
     return lines
 
 
