@@ -13,9 +13,9 @@ others are *banner* conditions: on the dashboard, in the alert list and in the e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from chatwoot_health.artifacts.fast import ArtifactCore
 from chatwoot_health.metrics.approvals import ReviewQueue
@@ -25,12 +25,14 @@ from chatwoot_health.metrics.window import Window
 from chatwoot_health.models.alert import Alert, Criterion, Severity
 from chatwoot_health.models.artifact import FailureSpan
 from chatwoot_health.models.report import ChannelOut, SlaOut, UptimeOut
+from chatwoot_health.quorum import Vote, by_location, votes
 from chatwoot_health.state import State, worst
 from chatwoot_health.thresholds import (
     AGENT_OFFLINE_RUNS,
     CHANNEL_OUTAGE_AFTER,
     HIGH_QUEUE_FOR,
     HIGH_QUEUE_PENDING,
+    LOCATION_KNOWN_INTERVALS,
     MIN_COVERAGE_PERCENT,
     RESPONSE_TIME_TARGET_MS,
     SERVICE_DOWN_AFTER,
@@ -128,6 +130,20 @@ CATALOGUE: dict[str, AlertSpec] = {
             True,
         ),
         AlertSpec(
+            "location_degraded",
+            _W,
+            "Probe Location Degraded",
+            "Check the network, proxy and DNS of the probe host at {locations}",
+            True,
+        ),
+        AlertSpec(
+            "probe_host_silent",
+            _W,
+            "Probe Host Silent",
+            "Check that cron still runs `chatwoot-health check` on {locations}",
+            True,
+        ),
+        AlertSpec(
             "supabase_unavailable",
             _W,
             "Supabase Unavailable",
@@ -142,7 +158,7 @@ PROACTIVE: frozenset[str] = frozenset(name for name, spec in CATALOGUE.items() i
 #: Banner conditions: on the dashboard and in the exit code; pushed only if a setting asks.
 BANNER: frozenset[str] = frozenset(CATALOGUE) - PROACTIVE
 #: A warning whose condition, persisting, becomes a critical alert of another name.
-ESCALATES_TO = {"health_check_failed": "service_down"}
+ESCALATES_TO = {"health_check_failed": "service_down", "location_degraded": "service_down"}
 
 
 def raise_alert(
@@ -218,6 +234,116 @@ def service_down(
         f"Rails health check failed in {runs} (error: {error}); not yet an outage (needs {needs})"
     )
     return raise_alert("health_check_failed", message, first, last_success=last_ok, host=host)
+
+
+def quorum_alerts(
+    groups: Mapping[str, Sequence[ArtifactCore]],
+    now: datetime,
+    interval: timedelta,
+    down_after: timedelta = SERVICE_DOWN_AFTER,
+    last_seen: Mapping[str, datetime] | None = None,
+) -> list[Alert]:
+    """``service_down`` and its warning by quorum over several locations (:mod:`.quorum`), and
+    the locations' own trouble.
+
+    * A majority of the voting locations says down: ``service_down`` when a majority has it
+      confirmed (each location's runs judged by :func:`service_down`), else
+      ``health_check_failed``; the message says which locations see it.
+    * A minority says down, and another location reached Chatwoot after that failure began
+      while it still failed later: ``location_degraded`` naming them (never ``service_down``).
+      Before such evidence (a host that runs first in a round, or last in a recovery) nothing
+      is raised.
+    * A location that reported before but not within the last intervals: ``probe_host_silent``.
+    """
+    tally = votes(groups, now, interval, last_seen)
+    found: list[Alert] = []
+    down = tally.down
+    per = {vote.location: service_down(groups[vote.location], now, down_after) for vote in down}
+    raised = [alert for alert in per.values() if alert is not None]
+    if tally.majority_down and raised:
+        confirmed = [alert for alert in raised if alert.name == "service_down"]
+        name = "service_down" if len(confirmed) * 2 > len(tally.voters) else "health_check_failed"
+        base = min(confirmed if name == "service_down" else raised, key=_since_key)
+        seen = ", ".join(vote.location for vote in down)
+        message = f"{base.message}; from {len(down)} of {len(tally.voters)} locations ({seen})"
+        found.append(
+            base.model_copy(
+                update={
+                    "name": name,
+                    "message": message,
+                    "severity": CATALOGUE[name].severity,
+                    "title": CATALOGUE[name].title,
+                }
+            )
+        )
+    elif down:
+        degraded = [
+            vote
+            for vote in down
+            if vote.down_since is not None
+            and any(  # it failed, another reached Chatwoot since, and it still failed after
+                other.verdict == "up"
+                and any(
+                    run.liveness == "up" and vote.down_since < run.checked_at < vote.last_run_at
+                    for run in groups.get(other.location, ())
+                )
+                for other in tally.voters
+            )
+        ]
+        if degraded:
+            found.append(location_degraded(degraded, tally.voters, per))
+    if tally.silent:
+        found.append(probe_host_silent(tally.silent, now, interval))
+    return found
+
+
+def _since_key(alert: Alert) -> datetime:
+    return alert.since or datetime.max.replace(tzinfo=UTC)
+
+
+def location_degraded(
+    degraded: Sequence[Vote], voters: Sequence[Vote], per: Mapping[str, Alert | None]
+) -> Alert:
+    names = ", ".join(vote.location for vote in degraded)
+    reaching = ", ".join(vote.location for vote in voters if vote.verdict == "up")
+    errors = "; ".join(f"{vote.location}: {_error_of(per.get(vote.location))}" for vote in degraded)
+    since = min(vote.down_since for vote in degraded if vote.down_since is not None)
+    message = (
+        f"Liveness fails from {names} only ({errors}) while {reaching} reach Chatwoot: "
+        "a problem of that location, not an outage"
+    )
+    criterion = Criterion(
+        measured=f"down from {len(degraded)} of {len(voters)} locations ({names})",
+        threshold="down from more than half of the locations for service_down",
+        window=f"since {iso(since)}",
+    )
+    return raise_alert("location_degraded", message, since, criterion=criterion, locations=names)
+
+
+def _error_of(alert: Alert | None) -> str:
+    if alert is None:
+        return "down"
+    start = alert.message.find("(error: ")
+    return alert.message[start + 8 :].split(")", 1)[0] if start >= 0 else "down"
+
+
+def probe_host_silent(
+    silent: Sequence[tuple[str, datetime]], now: datetime, interval: timedelta
+) -> Alert:
+    names = ", ".join(name for name, _last in silent)
+    ages = ", ".join(f"{name} {_age(now - last)} ago" for name, last in silent)
+    limit = LOCATION_KNOWN_INTERVALS
+    message = (
+        f"No run from {names} for more than {limit} intervals of {format_duration(interval)} "
+        f"(last: {ages}); the other locations still report"
+    )
+    since = min(last for _name, last in silent) + interval * limit
+    criterion = Criterion(
+        measured=f"last run {ages}",
+        threshold=f"≤ {limit} × {format_duration(interval)}",
+        window=f"as of {iso(now)}",
+    )
+    return raise_alert("probe_host_silent", message, since, criterion=criterion, locations=names)
 
 
 def high_queue(
@@ -468,6 +594,10 @@ class Evidence:
     queue: ReviewQueue | None = None
     #: Why Supabase could not be read (raises ``supabase_unavailable``).
     unavailable: str | None = None
+    #: Several probe locations (issue #14): the reader's own location (runs without one are
+    #: its), and the latest run of each location over a longer look-back (the store's).
+    location: str = ""
+    last_seen: Mapping[str, datetime] | None = None
 
 
 def evaluate(evidence: Evidence) -> tuple[list[Alert], frozenset[str]]:
@@ -480,8 +610,14 @@ def evaluate(evidence: Evidence) -> tuple[list[Alert], frozenset[str]]:
     )
     judged = {"service_down", "health_check_failed", "high_queue", "slow_response"}
     judged |= {"stale_data", "agent_offline"}
+    groups = by_location(e.in_window, e.location)
+    several = len(groups) > 1 or len(set(e.last_seen or ()) | set(groups)) > 1
+    liveness: list[Alert | None] = [service_down(e.in_window, now, e.down_after)]
+    if several:  # the quorum of the locations decides (one location: exactly as before)
+        judged |= {"location_degraded", "probe_host_silent"}
+        liveness = list(quorum_alerts(groups, now, e.interval, e.down_after, e.last_seen))
     candidates: list[Alert | None] = [
-        service_down(e.in_window, now, e.down_after),
+        *liveness,
         high_queue(e.in_window, now, e.queue),
         slow_response(percentile(last_hour_values, 90), last_hour.start),
         stale_data(e.artifacts[-1].checked_at if e.artifacts else None, now, e.interval),

@@ -39,7 +39,9 @@ if TYPE_CHECKING:
     from chatwoot_health.models.alert import Alert
     from chatwoot_health.notify.channels import Channel
     from chatwoot_health.notify.engine import NotifyOutcome
+    from chatwoot_health.notify.state_pg import PgNotifyStore
     from chatwoot_health.render.check import CheckView
+    from chatwoot_health.store.send import Connection, Peers
 
 #: The banner alerts CHATWOOT_HEALTH_PUSH_BANNERS pushes too (the others stay on the dashboard).
 PUSHABLE_BANNERS = frozenset({"uptime_below_target", "monitoring_gap", "stale_data"})
@@ -82,6 +84,10 @@ class CheckOptions:
     down_after: timedelta = SERVICE_DOWN_AFTER
     #: Judge the alerts after the run and notify (None: the run only writes its artifact).
     alerting: Alerting | None = None
+    #: This probe host's name, recorded in the artifact (CHATWOOT_HEALTH_LOCATION).
+    location: str | None = None
+    #: The shared store's postgresql:// URL (CHATWOOT_HEALTH_STORE); None: files only.
+    store: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,7 +127,11 @@ def exit_code_for(status: RunStatus, auth_rejected: bool) -> ExitCode:
 
 
 def build_artifact(
-    data: ProbeData, settings: ProbeSettings, now: datetime, duration_ms: float
+    data: ProbeData,
+    settings: ProbeSettings,
+    now: datetime,
+    duration_ms: float,
+    location: str | None = None,
 ) -> Artifact:
     """The run's artifact (``reprobes`` only when the first liveness probe failed)."""
     return Artifact(
@@ -138,6 +148,7 @@ def build_artifact(
         inbox_activity=data.inbox_activity,
         tool_version=__version__,
         reprobes=data.reprobes,
+        location=location,
     )
 
 
@@ -157,7 +168,7 @@ def run_check(
     confirmation = _confirmation(options, now, clock, sleep)
     data = asyncio.run(run_probes(options.probes, now, transport, confirmation))
     duration_ms = round((time.perf_counter() - started) * 1000, 1)
-    artifact = build_artifact(data, options.probes, now, duration_ms)
+    artifact = build_artifact(data, options.probes, now, duration_ms, options.location)
     code = exit_code_for(artifact.status, data.auth_rejected)
     if not options.write:
         return CheckOutcome(artifact, code, auth_rejected=data.auth_rejected)
@@ -173,8 +184,20 @@ def run_check(
         assert path is not None
         index_written(path)  # the report after this one reads the run from the index
         outcome = CheckOutcome(artifact, code, path=path, auth_rejected=data.auth_rejected)
-    if options.alerting is not None:
-        outcome = alert_step(options, options.alerting, outcome, clock)
+    if options.store is None:
+        if options.alerting is not None:
+            outcome = alert_step(options, options.alerting, outcome, clock)
+        return outcome
+    from chatwoot_health.store.send import send_run
+
+    sent = send_run(options.store, options.artifacts_dir, outcome.path, artifact, options.location)
+    try:
+        outcome = replace(outcome, problems=outcome.problems + sent.problems)
+        if options.alerting is not None:
+            outcome = alert_step(options, options.alerting, outcome, clock, sent.connection)
+    finally:
+        if sent.connection is not None:
+            sent.connection.close()
     return outcome
 
 
@@ -231,6 +254,7 @@ def alert_step(
     alerting: Alerting,
     outcome: CheckOutcome,
     clock: Callable[[], datetime] | None = None,
+    store: Connection | None = None,
 ) -> CheckOutcome:
     """Judge the alerts over the recent history and notify. A healthy run without channels
     skips it; any trouble is a line in ``problems`` (the exit code stays the run's own)."""
@@ -242,7 +266,16 @@ def alert_step(
         runs, first = recent_runs(options.artifacts_dir, now, alerting, artifact, outcome.path)
     except ValueError as exc:  # the artifacts directory cannot be read: one line
         return replace(outcome, problems=[f"alerts not evaluated: {exc}"])
-    active, judged = judge_alerts(runs, now, options.down_after, alerting, first)
+    peers: Peers | None = None
+    if store is not None:
+        from chatwoot_health.store.send import read_peers
+
+        try:
+            peers = read_peers(store, options.store or "", artifact, options.location or "", now)
+        except ValueError as exc:  # the store took the write but not this: one line
+            outcome = replace(outcome, problems=[*outcome.problems, str(exc)])
+    active, judged = judge_alerts(runs, now, options.down_after, alerting, first, peers)
+    outcome = _by_quorum(outcome, active, peers)
     if not alerting.channels:
         return replace(outcome, alerts=active)
     from chatwoot_health.notify.engine import default_state_path, notify
@@ -264,8 +297,34 @@ def alert_step(
         previous_alerts=previous_alerts,
         clock=clock,
         judged=judged,
+        backend=_shared_state(store, artifact.instance),
     )
     return replace(outcome, alerts=active, notified=notified)
+
+
+def _shared_state(store: Connection | None, instance: str) -> PgNotifyStore | None:
+    """With a store, the alert state every probe host shares (one message per episode)."""
+    if store is None:
+        return None
+    from chatwoot_health.notify.state_pg import PgNotifyStore
+
+    return PgNotifyStore(store, instance)
+
+
+def _by_quorum(outcome: CheckOutcome, active: Sequence[Alert], peers: Peers | None) -> CheckOutcome:
+    """A run that found Chatwoot down while the quorum of locations says it is up is this
+    location's problem: WARNING (location_degraded), never a page from one host alone."""
+    if peers is None or len(peers.last_seen) < 2 or outcome.artifact.liveness != "down":
+        return outcome
+    if any(alert.name in ("service_down", "health_check_failed") for alert in active):
+        return outcome
+    if outcome.exit_code is not ExitCode.CRITICAL or outcome.auth_rejected:
+        return outcome
+    line = (
+        "liveness is down from this location but not from most locations: WARNING, not "
+        "CRITICAL (service_down needs a majority of the locations; one host never pages alone)"
+    )
+    return replace(outcome, exit_code=ExitCode.WARNING, problems=[*outcome.problems, line])
 
 
 def recent_runs(
@@ -313,6 +372,7 @@ def judge_alerts(
     down_after: timedelta,
     alerting: Alerting,
     first: datetime | None = None,
+    peers: Peers | None = None,
 ) -> tuple[list[Alert], frozenset[str]]:
     """:func:`chatwoot_health.alerts.evaluate` over ``runs`` with the sections ``check``
     computes: the channels always (channel_outage is pushed), uptime with the banners."""
@@ -327,14 +387,17 @@ def judge_alerts(
     calendar = alerting.calendar or BusinessCalendar(tz=ZoneInfo(DEFAULT_TIMEZONE))
     target = (alerting.sla_target or RESPONSE_TARGET).total_seconds() / 60
     channel_window = Window.ending(now, DEFAULT_CHANNEL_WINDOW)
+    judged_runs = runs if peers is None else peers.merged(runs)
     evidence = alerts.Evidence(
         now=now,
-        artifacts=runs,
-        in_window=runs,
+        artifacts=judged_runs,
+        in_window=judged_runs,
         interval=alerting.interval,
         down_after=down_after,
         channels=compute_channels(runs, channel_window, now, calendar, target),
         channel_window=channel_window,
+        location=peers.location if peers is not None else "",
+        last_seen=peers.last_seen if peers is not None else None,
     )
     if alerting.push_banners:
         uptime_window = Window.ending(now, DEFAULT_UPTIME_WINDOW)

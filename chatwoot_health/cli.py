@@ -377,6 +377,8 @@ def check_options(typed: CheckSettings, write: bool = True, confirm: bool = Fals
         write=write,
         retry_interval=typed.retry_interval if confirm else None,
         down_after=typed.down_after,
+        location=typed.location or None,
+        store=typed.store if write else None,
     )
 
 
@@ -397,14 +399,17 @@ def prune(
     """Delete old artifact files (only files named like artifacts)."""
     from chatwoot_health.prune import prune as run_prune
 
-    values = settings(ctx, {"artifacts_dir": artifacts_dir}, ["artifacts_dir"])
+    values = settings(ctx, {"artifacts_dir": artifacts_dir}, ["artifacts_dir", "store"])
     directory: Path = values["artifacts_dir"]
     from chatwoot_health.artifacts.store import DirectoryError
 
+    now = utc_now()
     try:
-        result = run_prune(directory, older_than, utc_now(), dry_run)
+        result = run_prune(directory, older_than, now, dry_run)
     except DirectoryError as exc:
         fail(str(exc))
+    if values["store"] is not None:
+        _prune_store(values["store"], now - older_than, dry_run)
     verb = "would delete" if dry_run else "deleted"
     count = len(result.matched) if dry_run else result.deleted
     stale = f"; {verb} {len(result.stale_temp)} stale temporary file(s)"
@@ -418,6 +423,47 @@ def prune(
     for error in result.errors:
         say(str(error))
     sys.exit(int(ExitCode.UNKNOWN if result.errors else ExitCode.OK))
+
+
+@main.group(cls=MonitoringGroup, context_settings=CONTEXT)
+def store() -> None:
+    """The shared PostgreSQL store (CHATWOOT_HEALTH_STORE) of several probe hosts."""
+
+
+@store.command("migrate", context_settings=CONTEXT)
+@click.pass_context
+def store_migrate(ctx: click.Context) -> None:
+    """Create or update the store's schema (idempotent; the same SQL as
+    supabase/migrations/20261201000000_health_runs.sql)."""
+    from chatwoot_health.store.db import StoreError, describe, migrate
+
+    values = settings(ctx, {}, ["store"])
+    dsn: str | None = values["store"]
+    if dsn is None:
+        fail("CHATWOOT_HEALTH_STORE is not set: the postgresql:// URL of the store to migrate")
+    try:
+        version = migrate(dsn)
+    except StoreError as exc:
+        fail(str(exc))
+    click.echo(f"the store {describe(dsn)} is at schema version {version}")
+    sys.exit(int(ExitCode.OK))
+
+
+def _prune_store(dsn: str, before: datetime, dry_run: bool) -> None:
+    """The store's whole months before ``before``: dropped partitions, one line."""
+    from chatwoot_health.store import db, runs
+
+    try:
+        connection = db.connect(dsn)
+        try:
+            done = runs.prune(connection, dsn, before, dry_run)
+        finally:
+            connection.close()
+    except db.StoreError as exc:
+        fail(str(exc))
+    verb = "would drop" if dry_run else "dropped"
+    names = ", ".join(done.dropped) or "no partition"
+    click.echo(f"store {db.describe(dsn)}: {verb} {names}; {done.deleted} row(s) of the default")
 
 
 @main.command(context_settings=CONTEXT)
@@ -678,11 +724,13 @@ EXAMPLES = {
     "index": "chatwoot-health index --check",
     "schema": "chatwoot-health schema > artifact-v1.json",
     "serve": "chatwoot-health serve --host 127.0.0.1 --port 8787",
+    "store": "chatwoot-health store migrate  # with CHATWOOT_HEALTH_STORE=postgresql://…",
 }
 main.epilog = "\b\nExample:\n  chatwoot-health report --detailed"
 for _name, _example in EXAMPLES.items():
     if _name in main.commands:
         main.commands[_name].epilog = f"\b\nExample:\n  {_example}"
+store_migrate.epilog = f"\b\nExample:\n  {EXAMPLES['store']}"
 
 #: Set by the global ``--debug`` flag (a list, so the option's callback can set it).
 _DEBUG: list[bool] = []

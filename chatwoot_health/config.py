@@ -111,6 +111,29 @@ def _liveness_path(value: str) -> str:
     return text
 
 
+def _store_url(value: str) -> str:
+    """A PostgreSQL connection URL (a Supabase project's works the same); its password is
+    registered for redaction before anything can quote it."""
+    text = value.strip()
+    parts = urlsplit(text)
+    register_secret(parts.password)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError(
+            f"{redact_url(text)!r} is not a postgresql:// URL, e.g. "
+            "postgresql://chatwoot_health:PASSWORD@db.example.com:5432/monitoring"
+        )
+    if not text.isascii() or any(ch.isspace() for ch in text):
+        raise ValueError("contains spaces or non-ASCII characters; percent-encode them")
+    return text
+
+
+def _location(value: str) -> str:
+    text = value.strip()
+    if not text or len(text) > 64 or not all(ch.isalnum() or ch in "-_." for ch in text):
+        raise ValueError(f"{value!r} must be 1-64 letters, digits, '-', '_' or '.', e.g. eu-west")
+    return text
+
+
 def _timezone(value: str) -> ZoneInfo:
     try:
         return ZoneInfo(value.strip())
@@ -481,6 +504,22 @@ SETTINGS: tuple[Setting, ...] = (
         ".chatwoot-health.db in the artifacts directory.",
     ),
     Setting(
+        "store",
+        "CHATWOOT_HEALTH_STORE",
+        _store_url,
+        None,
+        "postgresql://… of the shared store: `check` also writes each run there (and keeps the "
+        "alert state there, shared by every probe host); `report` reads every location's runs "
+        "from it. Its password is never shown.",
+    ),
+    Setting(
+        "location",
+        "CHATWOOT_HEALTH_LOCATION",
+        _location,
+        None,
+        "The name of this probe host, recorded in each artifact (default: the host name).",
+    ),
+    Setting(
         "host",
         "CHATWOOT_HEALTH_HOST",
         _host,
@@ -737,6 +776,8 @@ CHECK_KEYS = (
     "down_after",
     "push_banners",
     "state_path",
+    "store",
+    "location",
 )
 #: What ``check``'s alert step reads beside :data:`CHECK_KEYS` (not with ``--no-notify``): where
 #: messages go, the schedule, and the business calendar of channel_outage.
@@ -769,7 +810,20 @@ def check_settings(values: Mapping[str, Any], liveness_only: bool) -> CheckSetti
             f"({values['agent_timeout']:g} ≤ {values['agent_slow']:g} s): "
             "otherwise 'slow' can never be seen"
         )
-    return CheckSettings(**{key: values[key] for key in CHECK_KEYS}, liveness_only=liveness_only)
+    typed = {key: values[key] for key in CHECK_KEYS}
+    typed["location"] = values["location"] or default_location()
+    return CheckSettings(**typed, liveness_only=liveness_only)
+
+
+def default_location() -> str:
+    """CHATWOOT_HEALTH_LOCATION's default: this host's name (its first label)."""
+    import socket
+
+    name = socket.gethostname().split(".", 1)[0].strip()
+    try:
+        return _location(name)
+    except ValueError:
+        return "local"
 
 
 def check_channels(values: Mapping[str, Any]) -> tuple[Channel, ...]:

@@ -24,6 +24,11 @@ UPTIME_YELLOW_PERCENT = 99.0
 MIN_COVERAGE_PERCENT = 90.0  # below raises monitoring_gap
 STALE_AFTER_INTERVALS = 3  # the latest artifact older than this many intervals: stale_data
 
+# -- several probe locations (issue #14) -----------------------------------------------------------
+#: A location is *known* (it votes) while its latest run is at most this many intervals old; older,
+#: it is silent (probe_host_silent on every other host).
+LOCATION_KNOWN_INTERVALS = 3
+
 # -- liveness and response time --------------------------------------------------------------------
 #: service_down: at least this many failed liveness probes (runs or re-probes) in a row, the first
 #: and the last at least SERVICE_DOWN_AFTER apart (CHATWOOT_HEALTH_DOWN_AFTER overrides it).

@@ -95,6 +95,7 @@ class RunRecord(msgspec.Struct, frozen=True, dict=True):
     conversations: ConversationRecord | None = None
     agents: AgentsRecord | None = None
     reprobes: list[ReprobeRecord] | None = None
+    location: str | None = None
 
     def __post_init__(self) -> None:
         _set_utc(self, "checked_at", self.checked_at)

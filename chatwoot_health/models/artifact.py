@@ -184,6 +184,14 @@ class Artifact(_Frozen):
         "rails_health check is the last of them (its final verdict).",
     )
 
+    location: str | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description="Optional (absent from older artifacts): the probe host that ran the check "
+        "(CHATWOOT_HEALTH_LOCATION, default the host name). A run without it counts as the "
+        "reader's own location.",
+    )
+
     @functools.cached_property
     def failure_span(self) -> FailureSpan | None:
         return failure_span_of(self.checked_at, self.liveness, self.reprobes)

@@ -50,4 +50,8 @@ class CheckSettings:
     push_banners: bool = False
     #: The alert state database; None: beside the artifacts.
     state_path: Path | None = None
+    #: The shared store (CHATWOOT_HEALTH_STORE, a postgresql:// URL); None: files only.
+    store: str | None = None
+    #: This probe host's name (CHATWOOT_HEALTH_LOCATION, default the host name).
+    location: str = ""
     liveness_only: bool = False

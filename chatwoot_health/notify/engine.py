@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 from chatwoot_health.alerts import PROACTIVE
 from chatwoot_health.models.alert import Alert
@@ -21,7 +22,12 @@ from chatwoot_health.notify.state import (
     StateUnavailable,
 )
 
+if TYPE_CHECKING:
+    from chatwoot_health.notify.state_pg import PgNotifyStore
+
 PreviousAlerts = Callable[[], Sequence[Alert]]
+#: Where the state lives: the local SQLite file, or the store's PostgreSQL shared by every host.
+Backend: TypeAlias = "NotifyStore | PgNotifyStore"
 
 
 @dataclass
@@ -53,7 +59,7 @@ def compose(decisions: Decisions, instance: str) -> list[Message]:
 
 
 def _record(
-    store: NotifyStore,
+    store: Backend,
     alerts: Sequence[Alert],
     now: datetime,
     instance: str,
@@ -104,6 +110,7 @@ def notify(
     busy_timeout: float = BUSY_TIMEOUT,
     clock: Callable[[], datetime] | None = None,
     judged: frozenset[str] | None = None,
+    backend: PgNotifyStore | None = None,
 ) -> NotifyOutcome:
     """Record this run's alert starts and resolutions for ``instance`` and deliver their messages
     (and any left undelivered by earlier runs) to ``channels``. Never raises for a state or
@@ -113,10 +120,12 @@ def notify(
     aside as corrupt): the alerts active at the previous run are then recorded as open without
     sending them again. ``clock`` (default: ``now`` throughout) stamps the deliveries. ``judged``
     (None: all) are the names the caller's rules judged; other open episodes are left alone.
+    ``backend``: the store's shared state instead of the SQLite file at ``state_path``.
     """
     outcome = NotifyOutcome()
     stamp = clock or (lambda: now)
-    with NotifyStore(state_path, busy_timeout) as store:
+    chosen: Backend = backend if backend is not None else NotifyStore(state_path, busy_timeout)
+    with chosen as store:
 
         def record() -> list[Pending]:
             return _record(
