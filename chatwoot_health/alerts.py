@@ -157,6 +157,8 @@ CATALOGUE: dict[str, AlertSpec] = {
 PROACTIVE: frozenset[str] = frozenset(name for name, spec in CATALOGUE.items() if spec.pushed)
 #: Banner conditions: on the dashboard and in the exit code; pushed only if a setting asks.
 BANNER: frozenset[str] = frozenset(CATALOGUE) - PROACTIVE
+#: The banners CHATWOOT_HEALTH_PUSH_BANNERS pushes too (the others stay on the dashboard).
+PUSHABLE_BANNERS = frozenset({"uptime_below_target", "monitoring_gap", "stale_data"})
 #: A warning whose condition, persisting, becomes a critical alert of another name.
 ESCALATES_TO = {"health_check_failed": "service_down", "location_degraded": "service_down"}
 

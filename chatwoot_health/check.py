@@ -43,9 +43,6 @@ if TYPE_CHECKING:
     from chatwoot_health.render.check import CheckView
     from chatwoot_health.store.send import Connection, Peers
 
-#: The banner alerts CHATWOOT_HEALTH_PUSH_BANNERS pushes too (the others stay on the dashboard).
-PUSHABLE_BANNERS = frozenset({"uptime_below_target", "monitoring_gap", "stale_data"})
-
 
 @dataclass(frozen=True)
 class Alerting:
@@ -68,7 +65,7 @@ class Alerting:
 
     @property
     def pushed(self) -> frozenset[str]:
-        from chatwoot_health.alerts import PROACTIVE
+        from chatwoot_health.alerts import PROACTIVE, PUSHABLE_BANNERS
 
         return PROACTIVE | (PUSHABLE_BANNERS if self.push_banners else frozenset())
 

@@ -559,6 +559,14 @@ SETTINGS: tuple[Setting, ...] = (
         "false",
         "`serve`: yes = /metrics answers without signing in (for a Prometheus scraper).",
     ),
+    Setting(
+        "liveness_interval",
+        "CHATWOOT_HEALTH_LIVENESS_INTERVAL",
+        _seconds,
+        "30",
+        "`serve`: between two full checks (every CHATWOOT_HEALTH_INTERVAL), probe liveness this "
+        "often (seconds, or a duration); a change of verdict runs a full check at once.",
+    ),
 )
 
 SETTINGS_BY_KEY = {setting.key: setting for setting in SETTINGS}
@@ -886,8 +894,7 @@ def supabase_settings(values: Mapping[str, Any]) -> SupabaseSettings | None:
 
 def report_settings(values: Mapping[str, Any]) -> ReportSettings:
     """``report``'s settings from :func:`resolve` (of every key)."""
-    from chatwoot_health.alerts import PROACTIVE
-    from chatwoot_health.check import PUSHABLE_BANNERS
+    from chatwoot_health.alerts import PROACTIVE, PUSHABLE_BANNERS
     from chatwoot_health.report.options import ReportSettings
 
     banners = PUSHABLE_BANNERS if values.get("push_banners") else frozenset()

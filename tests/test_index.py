@@ -28,7 +28,7 @@ from chatwoot_health.artifacts.index import DB_NAME, RunIndex
 from chatwoot_health.artifacts.store import write_artifact
 from chatwoot_health.cli import main
 from chatwoot_health.demo import Scenario, make_artifact
-from chatwoot_health.notify.state import DEFAULT_NAME
+from chatwoot_health.sqlite import DB_NAME as DEFAULT_NAME
 
 REPO = Path(__file__).resolve().parent.parent
 END = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -427,3 +427,25 @@ def test_check_report_and_prune_at_once(history: Path, tmp_path: Path) -> None:
     shutil.copytree(directory, indexless, ignore=shutil.ignore_patterns(f"{DB_NAME}*"))
     expected, _ = run_report(indexless)
     assert out == expected.replace(str(indexless), str(directory))
+
+
+def test_report_never_loads_the_http_stack(artifacts: Path) -> None:
+    """A report reads files and the index: the probes, httpx and httpcore (~0.1 s of imports)
+    stay unloaded unless Supabase is configured (its client speaks HTTP)."""
+    script = (
+        "import sys\n"
+        "from chatwoot_health.cli import main\n"
+        "try:\n"
+        f"    main(['report', '--artifacts-dir', {str(artifacts)!r}, '--at', {AT!r},\n"
+        "          '--window', '30d', '--format', 'json'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "never = ('httpx', 'httpcore', 'h11', 'h2', 'chatwoot_health.probes',\n"
+        "         'chatwoot_health.check', 'supabase')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(never)), file=sys.stderr)\n"
+    )
+    env = {"PATH": os.environ["PATH"], "HOME": str(artifacts), "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr

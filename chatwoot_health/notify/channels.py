@@ -21,8 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-import httpx
-
 from chatwoot_health.notify.messages import Message
 from chatwoot_health.redact import REDACTED, printable, redact_url
 
@@ -158,6 +156,8 @@ def send(channel: Channel, message: Message, deadline: float = SEND_DEADLINE) ->
 
 
 def _send_webhook(channel: Channel, message: Message, deadline: float) -> str | None:
+    import httpx  # here: building the channels (every `report` does) never loads it
+
     timeout = httpx.Timeout(deadline, connect=min(deadline, 5.0))
     payload = {"text": message.text, "id": message.id}
     try:
