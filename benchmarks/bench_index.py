@@ -3,13 +3,15 @@ the `jq -s` one-liner of bench_report.py, on two 30-day histories of 8,640 files
 3.1 KB artifacts, and compact 2.4 KB ones: the same runs with the current hour's per-inbox
 buckets only), and a year directory (105,000 files) with a warm index.
 
-    python benchmarks/bench_index.py [--before DIR] [--rounds N] [--keep DIR]
+    python benchmarks/bench_index.py [--before DIR] [--previous DIR] [--rounds N] [--keep DIR]
 
 ``--before DIR``: a checkout of the commit before the index (``git worktree add /tmp/before
-<commit>``); its `report` is "today's" cold run. Every command is a whole process; the commands
-run in turn, round after round (like hyperfine's interleaving, by hand): each round yields one
-time per command and one ratio per pair, and the medians of both are printed. A cold run
-deletes the index just before it starts (outside its time).
+<commit>``); its `report` is "today's" cold run. ``--previous DIR``: a checkout of an earlier
+version of the index, for "warm ÷ previous" (an A/B of a change). Each runs on its own copy of the
+history, so that an index of another layout is never rebuilt back and forth. Every command is a
+whole process; the commands run in turn, round after round (like hyperfine's interleaving, by
+hand): each round yields one time per command and one ratio per pair, and the medians of both are
+printed. A cold run deletes the index just before it starts (outside its time).
 """
 
 from __future__ import annotations
@@ -54,12 +56,20 @@ def drop_index(directory: Path) -> None:
         (directory / (DB_NAME + suffix)).unlink(missing_ok=True)
 
 
-def rebuild(directory: Path) -> None:
+def rebuild(directory: Path, pythonpath: Path | None = None) -> None:
     subprocess.run(
         [sys.executable, "-m", "chatwoot_health", "index", "--rebuild", "--artifacts-dir",
          str(directory)],
-        check=True, stdout=subprocess.DEVNULL,
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(pythonpath or REPO)},
     )  # fmt: skip
+
+
+def copy_of(directory: Path, target: Path) -> Path:
+    """A copy of the history's files (not its index), made once."""
+    if not target.exists():
+        shutil.copytree(directory, target, ignore=shutil.ignore_patterns(DB_NAME + "*"))
+    return target
 
 
 def artifact_bytes(directory: Path) -> int:
@@ -112,6 +122,7 @@ def ratio(times: dict[str, list[float]], a: str, b: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--before", type=Path, help="checkout of the commit before the index")
+    parser.add_argument("--previous", type=Path, help="checkout of an earlier index, for A/B")
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--keep", type=Path, help="keep (and reuse) the histories here")
     args = parser.parse_args()
@@ -148,7 +159,11 @@ def main() -> None:
             ),
         }
         if args.before is not None:
-            commands["today"] = report(directory, args.before)
+            commands["today"] = report(copy_of(directory, base / f"{name}-today"), args.before)
+        if args.previous is not None:
+            previous = copy_of(directory, base / f"{name}-previous")
+            rebuild(previous, args.previous)
+            commands["previous"] = report(previous, args.previous)
         if name == "benchmark":
             rebuild(year)
             commands["warm, year"] = report(year)
@@ -165,6 +180,8 @@ def main() -> None:
         if "today" in times:
             row["cold/today"] = ratio(times, "cold", "today")
             row["warm/today"] = ratio(times, "warm", "today")
+        if "previous" in times:
+            row["warm/previous"] = ratio(times, "warm", "previous")
         if "warm, year" in times:
             row["year/month (warm)"] = ratio(times, "warm, year", "warm")
         results[name] = row

@@ -116,6 +116,16 @@ def identity(path: str) -> Identity | None:
     return Identity.of(info) if stat.S_ISREG(info.st_mode) else None
 
 
+def unchanged(path: str, known: Identity) -> bool:
+    """Whether ``path`` is still the regular file of identity ``known`` (one ``lstat``, no
+    object built: a 30-day report asks 8,640 times)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return (info.st_size, info.st_mtime_ns, info.st_ino) == known and stat.S_ISREG(info.st_mode)
+
+
 class Row(NamedTuple):
     identity: Identity
     blob: bytes

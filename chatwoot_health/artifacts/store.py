@@ -37,6 +37,7 @@ from chatwoot_health.artifacts.index import (
     RunIndex,
     identity,
     notice,
+    unchanged,
 )
 from chatwoot_health.fileio import (
     FileExists,
@@ -372,7 +373,7 @@ def _read_into(
     valid = {
         name
         for _stamp, name in names
-        if (row := rows.get(name)) is not None and identity(base + name) == row.identity
+        if (row := rows.get(name)) is not None and unchanged(base + name, row.identity)
     }
     missing = [name for _stamp, name in names if name not in valid]
     to_add = set(missing[-ADD_PER_RUN:]) if runs is not None else set()

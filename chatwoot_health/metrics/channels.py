@@ -7,6 +7,7 @@ missed run loses nothing, and neither does a run that lacks an inbox.
 
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -41,13 +42,17 @@ def merge_buckets(
     # Only runs checked after ``since`` are read (each run carries the previous and the current
     # hour, so ``since`` an hour before the first hour needed is enough); runs read without
     # per-inbox data (older than the channel horizon) have no buckets.
+    # A run's buckets go in with one C-level update (~70,000 buckets over a week of runs).
     merged: dict[tuple[int, datetime], Bucket] = {}
     for artifact in artifacts:
         if since is not None and artifact.checked_at < since:
             continue
-        for bucket in buckets_of(artifact) or ():
-            merged[(bucket.inbox_id, bucket.hour)] = bucket
+        if buckets := buckets_of(artifact):
+            merged.update(zip(map(_KEY, buckets), buckets, strict=True))
     return merged
+
+
+_KEY = operator.attrgetter("inbox_id", "hour")
 
 
 def response_colour(minutes: float | None, target: float = RESPONSE_TARGET_MINUTES) -> Colour:
