@@ -902,4 +902,6 @@ def report_settings(values: Mapping[str, Any]) -> ReportSettings:
         state_path=values.get("state_path"),
         pushed=PROACTIVE | banners,
         down_after=values["down_after"],
+        store=values.get("store"),
+        location=values.get("location") or default_location(),
     )

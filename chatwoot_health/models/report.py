@@ -222,6 +222,18 @@ class AlertOut(Alert):
     text: str
 
 
+class LocationOut(_Out):
+    """One probe location of a report over several (issue #14)."""
+
+    name: str
+    runs: int
+    up: int
+    down: int
+    last_run_at: UtcDatetime | None
+    #: Its latest judged verdict; unknown without one; silent: no run within 3 intervals.
+    status: Literal["up", "down", "unknown", "silent"]
+
+
 class Report(_Out):
     schema_version: Literal[1] = 1
     generated_at: UtcDatetime
@@ -241,3 +253,6 @@ class Report(_Out):
     timeline: list[TimelineBucket]
     artifacts: ArtifactsOut
     tool_version: str
+    #: Only when the runs come from more than one location (then uptime's counts are the
+    #: quorum's per slot); absent from the JSON otherwise, so one location's report is unchanged.
+    locations: list[LocationOut] | None = None

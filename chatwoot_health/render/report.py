@@ -17,7 +17,9 @@ def _table(report: Report, ctx: RenderContext) -> str:
 
 
 def _json(report: Report, ctx: RenderContext) -> str:
-    return report.model_dump_json(indent=2) + "\n"
+    # ``locations`` only with several locations: one location's report is byte-identical
+    hidden = {"locations"} if report.locations is None else None
+    return report.model_dump_json(indent=2, exclude=hidden) + "\n"
 
 
 def _csv(report: Report, ctx: RenderContext) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from chatwoot_health import __version__, alerts
@@ -38,11 +38,18 @@ from chatwoot_health.models.report import (
     UptimeOut,
 )
 from chatwoot_health.report.options import ReportOptions, SectionWindows, section_windows
+from chatwoot_health.report.stored import (
+    StoredWindow,
+    locations_out,
+    quorum_uptime,
+    several_locations,
+)
 from chatwoot_health.state import Colour, ExitCode
 from chatwoot_health.thresholds import RESPONSE_TIME_TARGET_MS
 from chatwoot_health.timeutil import iso
 
 HOUR = timedelta(hours=1)
+SECOND = timedelta(seconds=1)
 
 
 class NoData(Exception):
@@ -73,32 +80,66 @@ class ReportOutcome:
     skipped: list[str]
 
 
-def load(options: ReportOptions, listing: ArtifactDirectory) -> tuple[ArtifactSet, SectionWindows]:
-    windows = section_windows(options)
+def _reach(windows: SectionWindows, now: datetime) -> tuple[datetime, datetime]:
+    """How far back the report reads, and from when with the per-inbox data."""
     earliest = min(windows.uptime.start, windows.channels.start, windows.sla.start)
     # Only the channel section reads per-inbox data, and only this far back (it looks for
     # silence over at least a week); the alert rules look back an hour at most.
-    detail_since = channel_horizon(windows.channels, options.now) - HOUR
-    earliest = min(earliest, options.now - HOUR, detail_since)
+    detail_since = channel_horizon(windows.channels, now) - HOUR
+    return min(earliest, now - HOUR, detail_since), detail_since
+
+
+def load(options: ReportOptions, listing: ArtifactDirectory) -> tuple[ArtifactSet, SectionWindows]:
+    windows = section_windows(options)
+    earliest, detail_since = _reach(windows, options.now)
     found = read_window(listing, earliest, options.now, detail_since=detail_since)
     return found, windows
+
+
+def _load_store(options: ReportOptions, dsn: str) -> tuple[StoredWindow | None, str | None]:
+    """The window's runs from the store, or (None, one warning line) when it cannot be read."""
+    from chatwoot_health.report.stored import read_store
+    from chatwoot_health.store.db import StoreError
+
+    earliest, detail_since = _reach(section_windows(options), options.now)
+    try:
+        # the files' window is [start - 1 s, end]; the store's (start, end]
+        return read_store(dsn, earliest - SECOND, options.now, detail_since), None
+    except StoreError as exc:
+        return None, f"{exc}; reporting from the local files in {options.artifacts_dir}"
 
 
 def build_report(options: ReportOptions, extra: SectionProvider | None = None) -> ReportOutcome:
     """Compute the report. Raises :class:`NoData` when the window holds no artifact."""
     listing = ArtifactDirectory(options.artifacts_dir)
-    found, windows = load(options, listing)
+    stored, warning = (None, None) if options.store is None else _load_store(options, options.store)
+    if stored is not None:
+        found, windows = ArtifactSet(stored.runs), section_windows(options)
+        first_time = stored.first_run_at
+    else:
+        found, windows = load(options, listing)
+        first_time = listing.first_time()
     artifacts = found.artifacts
     in_window = windows.uptime.select(artifacts)
     if not in_window:
+        if stored is not None and options.store is not None:
+            raise _no_stored_data(options.store, windows.uptime)
         raise _no_data(options, listing, windows.uptime)
     now = options.now
-    monitoring_since = monitoring_start(listing.first_time(), artifacts)
+    monitoring_since = monitoring_start(first_time, artifacts)
     uptime = compute_uptime(artifacts, windows.uptime, options.interval, monitoring_since)
+    locations = None
+    if stored is not None and several_locations(artifacts, options.location):
+        # several locations: each slot's verdict is the quorum's (issue #14)
+        uptime = quorum_uptime(
+            uptime, artifacts, windows.uptime, options.interval, options.location
+        )
+        locations = locations_out(artifacts, windows.uptime, options.interval, options.location)
     target_minutes = options.sla_target.total_seconds() / 60
     channels = compute_channels(artifacts, windows.channels, now, options.calendar, target_minutes)
     sections = extra(artifacts, windows) if extra is not None else ExtraSections()
-    active = _alerts(options, windows, artifacts, in_window, uptime, channels, sections)
+    here = options.location if stored is not None else ""  # the files: exactly as before
+    active = _alerts(options, windows, artifacts, in_window, uptime, channels, sections, here)
     state = worst_severity(active)
     report = Report(
         generated_at=now,
@@ -121,9 +162,21 @@ def build_report(options: ReportOptions, extra: SectionProvider | None = None) -
         timeline=timeline(artifacts, windows.uptime, options.interval),
         artifacts=_artifacts_out(found, options.artifacts_dir),
         tool_version=__version__,
+        locations=locations,
     )
     skipped = [f"skipped {item.path.name}: {item.reason}" for item in found.skipped]
+    if warning is not None:
+        skipped.insert(0, warning)
     return ReportOutcome(report, state.exit_code, skipped)
+
+
+def _no_stored_data(dsn: str, window: Window) -> NoData:
+    from chatwoot_health.store.db import describe
+
+    return NoData(
+        f"no runs between {iso(window.start)} and {iso(window.end)} in the store "
+        f"{describe(dsn)}: is cron running `chatwoot-health check` with CHATWOOT_HEALTH_STORE?"
+    )
 
 
 def _no_data(options: ReportOptions, listing: ArtifactDirectory, window: Window) -> NoData:
@@ -207,6 +260,7 @@ def _alerts(
     uptime: UptimeOut,
     channels: Sequence[ChannelOut],
     sections: ExtraSections,
+    location: str = "",
 ) -> list[Alert]:
     """Every rule of the catalogue over this report's data (:func:`alerts.evaluate`, which
     ``check`` uses too); critical first, then by name."""
@@ -217,6 +271,7 @@ def _alerts(
             in_window=in_window,
             interval=options.interval,
             down_after=options.down_after,
+            location=location,
             channels=channels,
             channel_window=windows.channels,
             uptime=uptime,

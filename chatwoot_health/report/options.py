@@ -37,6 +37,10 @@ class ReportOptions:
     live: bool = True  # False for a report of the past (--at): caches are left alone
     #: service_down's threshold (CHATWOOT_HEALTH_DOWN_AFTER), the same one ``check`` confirms.
     down_after: timedelta = SERVICE_DOWN_AFTER
+    #: The shared store (CHATWOOT_HEALTH_STORE): every location's runs are read from it.
+    store: str | None = None
+    #: This host's location: the runs without one (the local files, older artifacts) are its.
+    location: str = ""
 
     @classmethod
     def of(
@@ -57,6 +61,8 @@ class ReportOptions:
             sla_target=settings.sla_target,
             live=live,
             down_after=settings.down_after,
+            store=settings.store,
+            location=settings.location,
         )
 
 
@@ -83,6 +89,10 @@ class ReportSettings:
     pushed: frozenset[str] = PROACTIVE
     #: service_down's threshold (CHATWOOT_HEALTH_DOWN_AFTER), the same one ``check`` confirms.
     down_after: timedelta = SERVICE_DOWN_AFTER
+    #: The shared store's postgresql:// URL (CHATWOOT_HEALTH_STORE); None: the files only.
+    store: str | None = None
+    #: CHATWOOT_HEALTH_LOCATION (default: the host name).
+    location: str = ""
 
 
 @dataclass(frozen=True)

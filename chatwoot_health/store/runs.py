@@ -115,6 +115,17 @@ def read_runs(
     return runs
 
 
+def first_run_at(connection: Connection, dsn: str) -> datetime | None:
+    """The store's oldest run (every instance and location), or None when it holds none."""
+    import psycopg
+
+    try:
+        row = connection.execute("SELECT min(checked_at) FROM health_runs").fetchone()
+    except psycopg.Error as exc:
+        raise error(exc, dsn, "cannot read") from None
+    return row[0] if row and isinstance(row[0], datetime) else None
+
+
 def last_seen(
     connection: Connection, dsn: str, instance: str, start: datetime, end: datetime
 ) -> dict[str, datetime]:

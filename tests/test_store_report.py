@@ -1,0 +1,131 @@
+"""``report`` over the shared store (issue #14) against a real PostgreSQL: three locations' runs →
+the ``locations`` key and the quorum's uptime per slot; one location → the same JSON as from the
+files; an unreachable store → one warning line and the local files."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from chatwoot_health.artifacts.store import write_artifact
+from chatwoot_health.models.artifact import Artifact, CheckResult, RunStatus
+from chatwoot_health.store import db, runs
+from chatwoot_health.store.runs import StoredRun
+from tests.store_support import PASSWORD, cli, store_dsn
+
+__all__ = ["store_dsn"]
+AT = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+START = AT - timedelta(hours=2)
+STEP = timedelta(minutes=5)
+SLOTS = 24
+
+
+def run(at: datetime, location: str | None, up: bool) -> Artifact:
+    return Artifact(
+        checked_at=at,
+        status=RunStatus.OK if up else RunStatus.DOWN,
+        instance="https://chat.example.com",
+        checks=[
+            CheckResult(name="rails_health", ok=up, status_code=200 if up else 503, duration_ms=90)
+        ],
+        tool_version="0.1.0",
+        location=location,
+    )
+
+
+def history(location: str | None, up: bool | None = None) -> list[Artifact]:
+    """One run per slot; ``up`` None: up except slots 10 and 11."""
+    offset = timedelta(minutes=1, seconds=10 * len(location or ""))
+    return [
+        run(START + STEP * i + offset, location, up if up is not None else i not in (10, 11))
+        for i in range(SLOTS)
+    ]
+
+
+def store(dsn: str, artifacts: list[Artifact], tmp_path: Path) -> None:
+    """Each run as ``check`` stores it: its local artifact's name is the artifact id."""
+    db.migrate(dsn)
+    connection = db.connect(dsn)
+    try:
+        written = [write_artifact(tmp_path / "written", artifact) for artifact in artifacts]
+        stored = [StoredRun.of(p.name, a, "here") for p, a in zip(written, artifacts, strict=True)]
+        runs.write_runs(connection, dsn, stored)
+    finally:
+        connection.close()
+
+
+def report(directory: Path, dsn: str | None) -> tuple[int, dict[str, object], str]:
+    env = {"CHATWOOT_HEALTH_LOCATION": "here"}
+    if dsn is not None:
+        env["CHATWOOT_HEALTH_STORE"] = dsn
+    done = cli(
+        "report", "--artifacts-dir", str(directory), "--at", AT.isoformat(), "--window", "2h",
+        "--format", "json", env=env,
+    )  # fmt: skip
+    assert done.code in (0, 1, 2), done.output
+    return done.code, json.loads(done.stdout), done.stderr
+
+
+@pytest.mark.postgres
+def test_three_locations_in_the_store_give_locations_and_the_quorums_uptime(
+    store_dsn: str, tmp_path: Path
+) -> None:
+    # a and b reach Chatwoot except in slots 10 and 11; c never does (its own network)
+    store(store_dsn, [*history("a"), *history("bb"), *history("ccc", up=False)], tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    _code, data, stderr = report(empty, store_dsn)
+    assert stderr == ""
+    uptime = data["uptime"]
+    assert isinstance(uptime, dict)
+    # one verdict per 5-minute slot: 2 of 3 up → up; 3 of 3 down → down
+    assert (uptime["checks_up"], uptime["checks_down"], uptime["runs_seen"]) == (22, 2, 24)
+    assert uptime["expected_checks"] == 24
+    assert uptime["percent"] == round(22 / 24 * 100, 3)
+    assert uptime["coverage_percent"] == 100.0
+    assert uptime["current"] == "up"
+    assert data["locations"] == [
+        {"name": "a", "runs": 24, "up": 22, "down": 2,
+         "last_run_at": "2026-11-27T11:56:10.000Z", "status": "up"},
+        {"name": "bb", "runs": 24, "up": 22, "down": 2,
+         "last_run_at": "2026-11-27T11:56:20.000Z", "status": "up"},
+        {"name": "ccc", "runs": 24, "up": 0, "down": 24,
+         "last_run_at": "2026-11-27T11:56:30.000Z", "status": "down"},
+    ]  # fmt: skip
+    alerts = {alert["name"] for alert in data["alerts"]}  # type: ignore[attr-defined]
+    assert "service_down" not in alerts
+    assert "location_degraded" in alerts
+
+
+@pytest.mark.postgres
+def test_one_location_from_the_store_is_the_files_report_byte_for_byte(
+    store_dsn: str, tmp_path: Path
+) -> None:
+    artifacts = history(None)
+    files = tmp_path / "files"
+    for artifact in artifacts:
+        write_artifact(files, artifact)
+    store(store_dsn, artifacts, tmp_path)
+    from_files = report(files, None)
+    from_store = report(files, store_dsn)
+    assert "locations" not in from_store[1]
+    assert from_store == from_files
+
+
+@pytest.mark.postgres
+def test_an_unreachable_store_is_one_warning_line_and_the_files(tmp_path: Path) -> None:
+    files = tmp_path / "files"
+    for artifact in history(None):
+        write_artifact(files, artifact)
+    expected = report(files, None)
+    code, data, stderr = report(files, f"postgresql://u:{PASSWORD}@127.0.0.1:1/x")
+    [line] = stderr.splitlines()
+    assert line.startswith(
+        "chatwoot-health: cannot connect to the store postgresql://***@127.0.0.1:1"
+    )
+    assert line.endswith(f"; reporting from the local files in {files}")
+    assert (code, data) == expected[:2]
+    assert "locations" not in data
