@@ -129,3 +129,13 @@ def test_an_unreachable_store_is_one_warning_line_and_the_files(tmp_path: Path) 
     assert line.endswith(f"; reporting from the local files in {files}")
     assert (code, data) == expected[:2]
     assert "locations" not in data
+
+
+@pytest.mark.postgres
+def test_the_stores_size_counts_its_partitions(store_dsn: str, tmp_path: Path) -> None:
+    store(store_dsn, history("a"), tmp_path)
+    connection = db.connect(store_dsn)
+    try:
+        assert runs.size_bytes(connection) > 8192  # sum() is numeric: read as a number, not 0
+    finally:
+        connection.close()

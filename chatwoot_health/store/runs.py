@@ -263,7 +263,7 @@ def prune(connection: Connection, dsn: str, before: datetime, dry_run: bool) -> 
 def size_bytes(connection: Connection) -> int:
     """The runs' size on disk, every partition and index included."""
     row = connection.execute(
-        "SELECT coalesce(sum(pg_total_relation_size(i.inhrelid)), 0) FROM pg_inherits i "
+        "SELECT coalesce(sum(pg_total_relation_size(i.inhrelid)), 0)::bigint FROM pg_inherits i "
         "WHERE i.inhparent = 'health_runs'::regclass"
     ).fetchone()
     return int(row[0]) if row and isinstance(row[0], int | float) else 0

@@ -1,0 +1,215 @@
+"""The shared store's costs (issue #14), against a local PostgreSQL (tests/servers/postgres_server).
+
+    python benchmarks/bench_store.py [--pairs 21] [--size-runs 2000] [--report-runs 3]
+
+(a) ``check``'s added cost for the store write: whole ``check --liveness-only`` processes against
+    the Chatwoot stand-in, A with CHATWOOT_HEALTH_STORE set, B without, interleaved (each pair in a
+    random order, after one warm-up of each); the median of A − B must stay under 50 ms.
+(b) The store's size per month: ``--size-runs`` demo-like runs (the demo's artifacts, every 5
+    minutes) stored in health_runs — pg_total_relation_size of its partitions, indexes and TOAST
+    included — against the same runs' artifact files (bytes, and 4 KiB blocks on disk), both
+    scaled to a month of one location (8,640 runs).
+(c) ``report --format json`` over 30 days from the store (3 locations × 8,640 = 25,920 runs)
+    against the same report from one location's files (8,640; the run index warm), medians of
+    ``--report-runs`` interleaved runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from chatwoot_health.artifacts.store import write_artifact  # noqa: E402
+from chatwoot_health.demo import Scenario, make_artifact  # noqa: E402
+from chatwoot_health.models.artifact import Artifact  # noqa: E402
+from chatwoot_health.store import db, runs  # noqa: E402
+from chatwoot_health.store.runs import StoredRun  # noqa: E402
+from tests.servers.chatwoot_server import ChatwootServer  # noqa: E402
+from tests.servers.postgres_server import start_postgres  # noqa: E402
+
+LIMIT_MS = 50.0
+MONTH = 8640  # runs of one location in 30 days, every 5 minutes
+INTERVAL = timedelta(minutes=5)
+END = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+TOKEN = "Tq8s0aVb3kLm2Np5Rx7Yz9Wd"
+
+
+def cli(args: list[str], env: dict[str, str]) -> float:
+    full = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "HOME": "/tmp", **env}
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "chatwoot_health", *args],
+        env=full, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - started
+    if done.returncode not in (0, 1, 2):
+        raise SystemExit(f"{args[0]} failed ({done.returncode}): {done.stderr.strip()}")
+    if "store" in done.stderr:
+        raise SystemExit(f"{args[0]} could not use the store: {done.stderr.strip()}")
+    return elapsed
+
+
+def check_cost(dsn: str, pairs: int, root: Path) -> None:
+    with ChatwootServer(TOKEN) as chatwoot:
+        base = {
+            "CHATWOOT_BASE_URL": chatwoot.url,
+            "CHATWOOT_HEALTH_LOCATION": "bench",
+            "CHATWOOT_HEALTH_INTERVAL": "5m",
+        }
+        a_env = {**base, "CHATWOOT_HEALTH_ARTIFACTS_DIR": str(root / "a"),
+                 "CHATWOOT_HEALTH_STORE": dsn}  # fmt: skip
+        b_env = {**base, "CHATWOOT_HEALTH_ARTIFACTS_DIR": str(root / "b")}
+        args = ["check", "--liveness-only"]
+        cli(args, a_env), cli(args, b_env)  # warm-up: the store's partitions, the page cache
+        a_times: list[float] = []
+        b_times: list[float] = []
+        rng = random.Random(14)
+        for _ in range(pairs):
+            order = [("a", a_env), ("b", b_env)]
+            rng.shuffle(order)
+            for name, env in order:
+                (a_times if name == "a" else b_times).append(cli(args, env))
+    stored = len(runs_in(dsn))
+    a_med, b_med = statistics.median(a_times), statistics.median(b_times)
+    diffs = [a - b for a, b in zip(a_times, b_times, strict=True)]
+    added = (a_med - b_med) * 1000
+    verdict = "met" if added < LIMIT_MS else "MISSED"
+    print(f"(a) check --liveness-only, {pairs} interleaved pairs ({stored} runs stored):")
+    print(f"    with the store  median {a_med * 1000:.1f} ms  (min {min(a_times) * 1000:.1f})")
+    print(f"    without         median {b_med * 1000:.1f} ms  (min {min(b_times) * 1000:.1f})")
+    print(
+        f"    added: {added:.1f} ms (median of the pairs' differences "
+        f"{statistics.median(diffs) * 1000:.1f} ms); limit {LIMIT_MS:.0f} ms: {verdict}"
+    )
+
+
+def runs_in(dsn: str) -> list[tuple[object, ...]]:
+    connection = db.connect(dsn)
+    try:
+        return connection.execute("SELECT artifact_id FROM health_runs").fetchall()
+    finally:
+        connection.close()
+
+
+def history(location: str, count: int, seed: int) -> list[Artifact]:
+    """``count`` demo runs every 5 minutes up to END, at ``location``."""
+    scenario = Scenario(END)
+    rng = random.Random(seed)
+    found = []
+    for i in range(count):
+        t = END - INTERVAL * (count - 1 - i) + timedelta(seconds=rng.uniform(0, 4))
+        artifact = make_artifact(t, scenario, rng, seed)
+        found.append(artifact.model_copy(update={"location": location}))
+    return found
+
+
+def store_files(dsn: str, directory: Path, artifacts: list[Artifact]) -> int:
+    """Write the files and store the runs (their ids the files' names); the files' bytes."""
+    connection = db.connect(dsn, statement_ms=600_000)
+    total = 0
+    try:
+        batch: list[StoredRun] = []
+        for artifact in artifacts:
+            path = write_artifact(directory, artifact, durable=False)
+            total += path.stat().st_size
+            batch.append(StoredRun.of(path.name, artifact, artifact.location or ""))
+            if len(batch) == 1000:
+                runs.write_runs(connection, dsn, batch)
+                batch = []
+        runs.write_runs(connection, dsn, batch)
+    finally:
+        connection.close()
+    return total
+
+
+def size(dsn: str, count: int, root: Path) -> None:
+    directory = root / "size"
+    files = store_files(dsn, directory, history("size", count, seed=7))
+    connection = db.connect(dsn)
+    try:
+        connection.execute("VACUUM ANALYZE health_runs")
+        stored = runs.size_bytes(connection)
+    finally:
+        connection.close()
+    blocks = sum(p.stat().st_blocks * 512 for p in directory.iterdir())
+    scale = MONTH / count
+    mib = 1024 * 1024
+    print(f"(b) {count} runs, scaled to a month of one location ({MONTH} runs):")
+    print(f"    store (partitions, indexes, TOAST): {stored / count:.0f} B/run, "
+          f"{stored * scale / mib:.1f} MiB/month")  # fmt: skip
+    print(f"    artifact files: {files / count:.0f} B/run ({files * scale / mib:.1f} MiB/month), "
+          f"on disk {blocks * scale / mib:.1f} MiB/month in 4 KiB blocks")  # fmt: skip
+    print(f"    store ÷ files: {stored / files:.2f} (bytes), {stored / blocks:.2f} (on disk)")
+
+
+def report_times(dsn: str, repeats: int, root: Path) -> None:
+    dirs = {name: root / f"loc-{name}" for name in ("a", "b", "c")}
+    for seed, (name, directory) in enumerate(dirs.items()):
+        store_files(dsn, directory, history(name, MONTH, seed=seed + 1))
+    args = ["report", "--format", "json", "--at", END.isoformat(), "--window", "30d"]
+    files_env = {"CHATWOOT_HEALTH_ARTIFACTS_DIR": str(dirs["a"]), "CHATWOOT_HEALTH_LOCATION": "a"}
+    store_env = {**files_env, "CHATWOOT_HEALTH_STORE": dsn}
+    cli(args, files_env), cli(args, store_env)  # the run index, the caches
+    from_files: list[float] = []
+    from_store: list[float] = []
+    for _ in range(repeats):
+        from_files.append(cli(args, files_env))
+        from_store.append(cli(args, store_env))
+    f_med, s_med = statistics.median(from_files), statistics.median(from_store)
+    print(f"(c) report --window 30d --format json, median of {repeats}:")
+    print(f"    from the store, 3 locations × {MONTH} runs: {s_med:.2f} s")
+    print(f"    from one location's files ({MONTH} runs, index warm): {f_med:.2f} s")
+    print(f"    store ÷ files: {s_med / f_med:.2f}; per run: {s_med / (3 * MONTH) * 1e6:.0f} µs "
+          f"vs {f_med / MONTH * 1e6:.0f} µs")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pairs", type=int, default=21)
+    parser.add_argument("--size-runs", type=int, default=2000)
+    parser.add_argument("--report-runs", type=int, default=3)
+    parser.add_argument("--skip", default="", help="letters of the parts to skip, e.g. c")
+    args = parser.parse_args()
+    server = start_postgres(migrate=False)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
+            root = Path(tmp)
+            for part, dbname in (("a", "check"), ("b", "size"), ("c", "report")):
+                if part in args.skip:
+                    continue
+                dsn = f"postgresql://postgres@127.0.0.1:{server.port}/{dbname}"
+                create(server.port, dbname)
+                db.migrate(dsn)
+                if part == "a":
+                    check_cost(dsn, args.pairs, root)
+                elif part == "b":
+                    size(dsn, args.size_runs, root)
+                else:
+                    report_times(dsn, args.report_runs, root)
+                sys.stdout.flush()
+    finally:
+        server.stop()
+
+
+def create(port: int, name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    admin = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+if __name__ == "__main__":
+    main()
