@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_report import END, JQ, add_older_year, make_history
 
-from chatwoot_health.artifacts.index import DB_NAME
+from chatwoot_health.sqlite import DB_NAME
 
 REPO = Path(__file__).resolve().parent.parent
 AT = END.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -19,8 +19,9 @@ _RETRY_EVERY = 0.02
 
 
 def is_busy(exc: sqlite3.Error) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
+    """Another connection holds the lock (as opposed to a broken or unwritable file)."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(exc).lower()
 
 
 def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:

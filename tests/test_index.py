@@ -24,10 +24,11 @@ from click.testing import CliRunner
 
 from chatwoot_health.artifacts import index as run_index
 from chatwoot_health.artifacts import store
-from chatwoot_health.artifacts.index import DB_NAME, RunIndex
+from chatwoot_health.artifacts.index import RunIndex
 from chatwoot_health.artifacts.store import write_artifact
 from chatwoot_health.cli import main
 from chatwoot_health.demo import Scenario, make_artifact
+from chatwoot_health.sqlite import DB_NAME
 from chatwoot_health.sqlite import DB_NAME as DEFAULT_NAME
 
 REPO = Path(__file__).resolve().parent.parent

@@ -36,6 +36,7 @@ from typing import NamedTuple
 
 import msgspec
 
+from chatwoot_health import sqlite
 from chatwoot_health.artifacts.fast import (
     AgentRecord,
     AgentsRecord,
@@ -45,9 +46,8 @@ from chatwoot_health.artifacts.fast import (
     InboxHourRecord,
     RunRecord,
 )
+from chatwoot_health.sqlite import DB_NAME
 
-#: The file shared with the notification state (``chatwoot_health.notify.state.DEFAULT_NAME``).
-DB_NAME = ".chatwoot-health.db"
 INDEX_VERSION = 1
 #: How long a run waits for another's write transaction before leaving its rows to a later run.
 BUSY_TIMEOUT = 1.0
@@ -168,11 +168,6 @@ def _is_corrupt(exc: sqlite3.Error) -> bool:
     return name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or "malformed" in str(exc)
 
 
-def _is_busy(exc: sqlite3.Error) -> bool:
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(exc)
-
-
 class RunIndex:
     """An open index. Every method turns a database problem into :class:`IndexUnavailable`
     (reads) or a quiet no-op (writes while locked); callers fall back to reading the files."""
@@ -210,15 +205,13 @@ class RunIndex:
                 raise IndexUnavailable("") from None
         db: sqlite3.Connection | None = None
         try:
-            db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
+            db = sqlite.connect(path, busy_timeout)
             zdict = _prepare(db, path)
             return cls(path, db, zdict)
         except sqlite3.Error as exc:
             if db is not None:
                 db.close()
-            if _is_busy(exc):
+            if sqlite.is_busy(exc):
                 raise IndexUnavailable("") from None
             if _is_corrupt(exc) and retry:
                 moved = _move_aside(path)
@@ -260,7 +253,7 @@ class RunIndex:
 
     def _unavailable(self, exc: sqlite3.Error) -> IndexUnavailable:
         """Busy: quietly nothing. Damaged: moved aside (the next run starts afresh), one line."""
-        if _is_busy(exc):
+        if sqlite.is_busy(exc):
             return IndexUnavailable("")
         if _is_corrupt(exc):
             self.close()

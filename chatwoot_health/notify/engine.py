@@ -15,12 +15,12 @@ from chatwoot_health.notify.decide import Decisions, EndReason, decide
 from chatwoot_health.notify.messages import Message, resolve_message, start_message
 from chatwoot_health.notify.state import (
     BUSY_TIMEOUT,
-    DEFAULT_NAME,
     NotifyStore,
     Pending,
     StateCorrupt,
     StateUnavailable,
 )
+from chatwoot_health.sqlite import DB_NAME
 
 if TYPE_CHECKING:
     from chatwoot_health.notify.state_pg import PgNotifyStore
@@ -47,7 +47,7 @@ class NotifyOutcome:
 
 
 def default_state_path(artifacts_dir: Path) -> Path:
-    return artifacts_dir / DEFAULT_NAME
+    return artifacts_dir / DB_NAME
 
 
 def compose(decisions: Decisions, instance: str) -> list[Message]:

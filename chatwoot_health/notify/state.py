@@ -34,7 +34,6 @@ from chatwoot_health.notify.messages import Message
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT = 5.0  # seconds an overlapping run waits for the other's transaction
 RETRY_FOR = timedelta(hours=24)  # a failing channel is retried on later runs for this long
-DEFAULT_NAME = ".chatwoot-health.db"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS notify_episodes (

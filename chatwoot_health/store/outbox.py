@@ -13,7 +13,9 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-DB_NAME = ".chatwoot-health.db"
+from chatwoot_health import sqlite
+from chatwoot_health.sqlite import DB_NAME
+
 BUSY_TIMEOUT = 2.0
 #: The most backlog one run sends (a week of a 5-minute cron); the rest go with the next runs.
 SEND_PER_RUN = 2000
@@ -27,8 +29,7 @@ class OutboxError(Exception):
 
 def _open(directory: Path) -> sqlite3.Connection:
     try:
-        db = sqlite3.connect(directory / DB_NAME, timeout=BUSY_TIMEOUT, isolation_level=None)
-        db.execute("PRAGMA journal_mode = WAL")
+        db = sqlite.connect(directory / DB_NAME, BUSY_TIMEOUT)
         db.execute(_SCHEMA)
     except sqlite3.Error as exc:
         raise OutboxError(f"the store's outbox in {directory / DB_NAME}: {exc}") from None
