@@ -653,8 +653,13 @@ def _gate(report: Report, fail_on: Severity, fmt: str, output: Path | None) -> N
 def serve(
     ctx: click.Context, host: str | None, port: str | None, artifacts_dir: Path | None
 ) -> None:
-    """The live admin dashboard, its API and /metrics over HTTP, until stopped."""
-    from chatwoot_health.config import report_settings
+    """The live admin dashboard, its API and /metrics over HTTP, until stopped.
+
+    With CHATWOOT_BASE_URL it also runs `check` every CHATWOOT_HEALTH_INTERVAL (artifacts,
+    confirmation and notifications as cron's) and probes liveness every
+    CHATWOOT_HEALTH_LIVENESS_INTERVAL in between.
+    """
+    from chatwoot_health.config import check_alerting, report_settings
     from chatwoot_health.serve import ServeSettings
     from chatwoot_health.serve import run as run_serve
 
@@ -663,7 +668,12 @@ def serve(
         check = None
         if values["base_url"] is not None:  # runs need Chatwoot; without a token, liveness only
             full = values["api_token"] is not None and values["account_id"] is not None
-            check = check_options(check_settings(values, liveness_only=not full))
+            # check as cron runs it: confirmation, alerts, the same channels and state
+            typed_check = check_settings(values, liveness_only=not full)
+            check = dataclasses.replace(
+                check_options(typed_check, confirm=True),
+                alerting=check_alerting(values, typed_check),
+            )
         typed = ServeSettings(
             report=report_settings(values),
             host=values["host"],
@@ -676,6 +686,7 @@ def serve(
             account_id=values["account_id"],
             timeout=values["timeout"],
             check=check,
+            liveness_interval=values["liveness_interval"],
         )
     except ConfigError as exc:
         fail(str(exc))

@@ -20,6 +20,7 @@ from chatwoot_health.config import report_settings, resolve
 from chatwoot_health.models.artifact import InboxHour
 from chatwoot_health.probes.chatwoot import ProbeSettings
 from chatwoot_health.serve.app import create_app
+from chatwoot_health.serve.runner import Scheduler
 from chatwoot_health.serve.settings import ServeSettings
 from tests.factory import series, write_all
 from tests.servers.chatwoot_server import MEMBER_ACCOUNT
@@ -120,8 +121,12 @@ class LiveServer:
         assert not self.thread.is_alive(), "uvicorn did not stop"
 
 
-def start(settings: ServeSettings, clock: Callable[[], datetime] | None = None) -> LiveServer:
-    app = create_app(settings, clock=clock or Clock())
+def start(
+    settings: ServeSettings,
+    clock: Callable[[], datetime] | None = None,
+    scheduler: Scheduler | None = None,
+) -> LiveServer:
+    app = create_app(settings, clock=clock or Clock(), scheduler=scheduler)
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

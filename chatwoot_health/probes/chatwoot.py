@@ -732,20 +732,44 @@ async def run_probes(
 
     ``transport``: a seam for tests (``httpx.MockTransport``); by default the real one, with the
     verifying TLS context and the environment's proxies. ``confirmation``: re-probe a failed
-    liveness probe until it is confirmed or answers again (None: one probe, as ``serve`` runs).
+    liveness probe until it is confirmed or answers again (None: one probe).
     """
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
-    headers = {
-        "User-Agent": "chatwoot-health",
-        "Accept": "application/json",
-        "Accept-Encoding": ACCEPT_ENCODING,  # only what the bounded reader decodes
-    }
-    async with httpx.AsyncClient(
+    async with _client(settings, transport) as client:
+        return await _Run(client, settings, now.astimezone(UTC), confirmation).run()
+
+
+async def probe_liveness(
+    settings: ProbeSettings, now: datetime, transport: httpx.AsyncBaseTransport | None = None
+) -> CheckResult:
+    """The liveness probe alone — the paths and the verdict of a run's ``rails_health`` —
+    bounded by the run deadline; ``serve`` asks it between two full checks."""
+    async with _client(settings, transport) as client:
+        probe = _Run(client, settings, now.astimezone(UTC)).rails_health()
+        try:
+            return await asyncio.wait_for(probe, settings.run_timeout)
+        except TimeoutError:
+            return CheckResult(
+                name="rails_health",
+                ok=False,
+                error=f"run deadline of {settings.run_timeout:g} s exceeded "
+                "(CHATWOOT_HEALTH_RUN_TIMEOUT)",
+            )
+
+
+def _client(
+    settings: ProbeSettings, transport: httpx.AsyncBaseTransport | None
+) -> httpx.AsyncClient:
+    """The one client of a run: the verifying TLS context and the environment's proxies unless
+    ``transport`` (a test's) is given."""
+    return httpx.AsyncClient(
         base_url=settings.base_url,
-        headers=headers,
-        limits=limits,
+        headers={
+            "User-Agent": "chatwoot-health",
+            "Accept": "application/json",
+            "Accept-Encoding": ACCEPT_ENCODING,  # only what the bounded reader decodes
+        },
+        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
         follow_redirects=False,
         verify=_tls_context() if transport is None else True,  # a given transport brings its own
         transport=transport,
-    ) as client:
-        return await _Run(client, settings, now.astimezone(UTC), confirmation).run()
+    )

@@ -64,12 +64,16 @@ Clock = Callable[[], datetime]
 Access = Literal["public", "page", "api", "metrics"]
 Handler = Callable[[Request], Awaitable[Response]]
 RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
-POLL_SECONDS = 2
+#: The open page asks ``P/state`` this often: a run that lands shows within about a second.
+POLL_SECONDS = 1
 REFRESH_SECONDS = 60
 TOAST_SECONDS = 12
 #: No request this app accepts carries more (a sign-in form is a few hundred bytes).
 MAX_BODY_BYTES = 16 * 1024
 EXIT_CODE_HEADER = "X-Chatwoot-Health-Exit-Code"
+#: At shutdown, how long a run in progress may take to finish (uvicorn's graceful shutdown
+#: comes first): SIGTERM ends the process within 10 s.
+STOP_SECONDS = 5.0
 
 
 @cache
@@ -171,6 +175,7 @@ def create_app(
     reports = ReportService(
         settings, clock, lambda: runner.status().generation, live_block(urls, marks)
     )
+    runner.on_finished(reports.warm)  # the page that notices the run finds it computed
     limiter = RateLimit(settings.login_attempts_per_minute)
     lifetime = settings.session_lifetime.total_seconds()
 
@@ -298,10 +303,10 @@ def create_app(
     async def state(request: Request) -> Response:
         status = runner.status()
         default = await reports.get("json")
-        mtime, generation = reports.version()
+        listing, generation = reports.version()
         return JSONResponse(
             {
-                "version": f"{mtime}-{generation}",
+                "version": f"{listing}-{generation}",
                 "run": {
                     "running": status.running,
                     "started_at": _iso(status.started_at) or None,
@@ -418,7 +423,7 @@ def create_app(
         try:
             yield
         finally:
-            await anyio.to_thread.run_sync(runner.stop, 8.0)
+            await anyio.to_thread.run_sync(runner.stop, STOP_SECONDS)
 
     app = Starlette(
         routes=routes,

@@ -26,6 +26,10 @@ from chatwoot_health.serve.settings import ServeSettings
 #: A report "as of now" is recomputed at least this often, so that age-based alerts
 #: (``stale_data``) and "last checked N minutes ago" move on an idle directory too.
 FRESH_FOR = 60.0
+#: Reports "as of now" kept at most (the windows people ask for; the oldest goes first).
+MAX_CACHED = 32
+#: What a finished run recomputes ahead of the page's next poll: the state's JSON, the page.
+WARMED: tuple[Key, ...] = (("json", None, None), ("html", None, None))
 
 Clock = Callable[[], datetime]
 Key = tuple[str, float | None, datetime | None]
@@ -71,6 +75,7 @@ def _render(
     from chatwoot_health.report.build import NoData
     from chatwoot_health.report.options import ReportOptions
     from chatwoot_health.report.run import run_report
+    from chatwoot_health.serve.runner import unfreeze
 
     options = ReportOptions.of(settings.report, now, window, None, live=live)
     try:
@@ -82,6 +87,8 @@ def _render(
         return Rendered("", error=str(exc), status=404)
     except DirectoryError as exc:
         return Rendered("", error=str(exc), status=503)
+    finally:
+        unfreeze()
     return Rendered(result.text, int(result.exit_code), diagnostics=list(result.diagnostics))
 
 
@@ -101,18 +108,45 @@ class ReportService:
         self.block = block
         self._cache: dict[Key, tuple[tuple[int, int], float, Rendered]] = {}
         self._flights: dict[Key, asyncio.Future[Rendered]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._seen: tuple[int, int] = (-1, 0)  # the directory's mtime, the listing's hash
+
+    def warm(self) -> None:
+        """After a run (from its thread): recompute the reports someone has looked at, so the
+        open page that notices the new version finds them ready."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        for fmt, _, _ in (key for key in WARMED if key in self._cache):
+            asyncio.run_coroutine_threadsafe(self.get(fmt), loop)
 
     def version(self) -> tuple[int, int]:
-        """Changes whenever a run lands or the directory changes (one ``stat``)."""
+        """Changes whenever a run lands or an artifact file is added, deleted or replaced."""
+        return self._listing(), self.generation()
+
+    def _listing(self) -> int:
+        """The artifact files' names and inodes, hashed — read again only when the directory's
+        mtime moved. The mtime alone is no version: the state database beside the artifacts
+        (the run index every report updates, the alert state) comes and goes with its journal."""
+        directory = self.settings.artifacts_dir
         try:
-            mtime = os.stat(self.settings.artifacts_dir).st_mtime_ns
+            mtime = os.stat(directory).st_mtime_ns
+            if mtime != self._seen[0]:
+                with os.scandir(directory) as entries:
+                    names = frozenset(
+                        (entry.name, entry.inode())
+                        for entry in entries
+                        if not entry.name.startswith(".")  # the databases, temporary files
+                    )
+                self._seen = (mtime, hash(names))
         except OSError:
-            mtime = 0
-        return mtime, self.generation()
+            self._seen = (0, 0)
+        return self._seen[1]
 
     async def get(
         self, fmt: str, window: timedelta | None = None, at: datetime | None = None
     ) -> Rendered:
+        self._loop = asyncio.get_running_loop()
         key: Key = (fmt, None if window is None else window.total_seconds(), at)
         version = self.version()
         if at is None:
@@ -145,5 +179,8 @@ class ReportService:
             _render, self.settings, fmt, window, now, at is None, block
         )
         if at is None:
+            self._cache.pop(key, None)
+            while len(self._cache) >= MAX_CACHED:
+                del self._cache[next(iter(self._cache))]
             self._cache[key] = (version, time.monotonic(), rendered)
         return rendered

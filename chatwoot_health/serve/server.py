@@ -6,10 +6,15 @@ import logging
 import signal
 import sys
 import threading
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from chatwoot_health.serve.settings import ServeError, ServeSettings, refusal
 from chatwoot_health.state import ExitCode
 from chatwoot_health.timeutil import utc_now
+
+if TYPE_CHECKING:
+    from chatwoot_health.serve.runner import BackgroundScheduler
 
 log = logging.getLogger("chatwoot_health.serve")
 STOP = (signal.SIGTERM, signal.SIGINT)
@@ -30,7 +35,7 @@ def serve(settings: ServeSettings) -> int:
             "CHATWOOT_ACCOUNT_ID (only /healthz will answer)"
         )
     try:
-        app = create_app(settings, clock=utc_now)
+        app = create_app(settings, clock=utc_now, scheduler=scheduler(settings))
     except ServeError as exc:
         _say(str(exc))
         return int(ExitCode.UNKNOWN)
@@ -42,7 +47,8 @@ def serve(settings: ServeSettings) -> int:
         proxy_headers=True,  # X-Forwarded-Proto/-For, from forwarded_allow_ips only
         server_header=False,
         ws="none",
-        timeout_graceful_shutdown=8,  # SIGTERM: out within 10 s, a run in progress or not
+        # SIGTERM: out within 10 s — open requests get 4 s, a run in progress app.STOP_SECONDS
+        timeout_graceful_shutdown=4,
         log_config=None,
     )
     server = uvicorn.Server(config)
@@ -61,6 +67,20 @@ def serve(settings: ServeSettings) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return int(ExitCode.OK) if server.started else int(ExitCode.UNKNOWN)
+
+
+def scheduler(settings: ServeSettings) -> BackgroundScheduler | None:
+    """The background checks, when Chatwoot is configured (else "Run check now" says why)."""
+    from chatwoot_health.serve.runner import BackgroundScheduler
+
+    if settings.check is None:
+        return None
+    return BackgroundScheduler(
+        settings.check,
+        utc_now,
+        settings.report.interval,
+        timedelta(seconds=settings.liveness_interval),
+    )
 
 
 def _say(message: str) -> None:

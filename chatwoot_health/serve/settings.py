@@ -54,6 +54,9 @@ class ServeSettings:
     login_attempts_per_minute: int = 5
     #: How "Run check now" (and the scheduler) run ``check``; None = Chatwoot not configured.
     check: CheckOptions | None = None
+    #: Seconds between two liveness probes of the scheduler (a full check runs every
+    #: ``report.interval``).
+    liveness_interval: float = 30.0
 
     @property
     def artifacts_dir(self) -> Path:

@@ -191,8 +191,10 @@ class ChatwootServer:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> ChatwootServer:
-        httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
+    def start(self, port: int = 0) -> ChatwootServer:
+        """Listen (``port``: again on the port of a stopped run, to bring "Chatwoot" back)."""
+        self._stopping.clear()
+        httpd = _HTTPServer(("127.0.0.1", port), _Handler)
         httpd.app = self
         self._httpd = httpd
         self._thread = threading.Thread(
