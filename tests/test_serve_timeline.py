@@ -70,10 +70,10 @@ class Line:
             **extra,
         }
 
-    def serve(self, **extra: str) -> tuple[subprocess.Popen[str], str]:
-        port = closed_port()
+    def spawn(self, *args: str, **extra: str) -> subprocess.Popen[str]:
+        """``chatwoot-health ARGS`` as cron or systemd starts it (no TTY, stdin /dev/null)."""
         process = subprocess.Popen(
-            [sys.executable, "-m", "chatwoot_health", "serve", "--port", str(port)],
+            [sys.executable, "-m", "chatwoot_health", *args],
             env=self.env(**extra),
             cwd=self.directory.parent,
             stdout=subprocess.PIPE,
@@ -82,6 +82,11 @@ class Line:
             text=True,
         )
         self.processes.append(process)
+        return process
+
+    def serve(self, **extra: str) -> tuple[subprocess.Popen[str], str]:
+        port = closed_port()
+        process = self.spawn("serve", "--port", str(port), **extra)
         url = f"http://127.0.0.1:{port}"
 
         def healthy() -> bool:
@@ -95,17 +100,7 @@ class Line:
         return process, url
 
     def check(self) -> subprocess.Popen[str]:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "chatwoot_health", "check"],
-            env=self.env(),
-            cwd=self.directory.parent,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-        )
-        self.processes.append(process)
-        return process
+        return self.spawn("check")
 
     def stop_chatwoot(self) -> float:
         self.chatwoot.stop()
