@@ -564,6 +564,13 @@ def schema() -> None:
     help="Notify alert starts/resolutions like `check` does (same channels and state; "
     "recorded in Supabase when configured).",
 )
+@click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="Nothing on stderr but errors: no failing-criteria lines (the output and the exit "
+    "code still carry them); for cron jobs that write pages and badges.",
+)
 @no_color_option
 @click.pass_context
 def report(
@@ -578,6 +585,7 @@ def report(
     min_uptime: float | None,
     fail_on: str,
     notify: bool,
+    quiet: bool,
     no_color: bool,
 ) -> None:
     """Uptime, latency, queue, SLA, channels, agents and alerts; exit 0/1/2/3."""
@@ -603,6 +611,7 @@ def report(
             colour=output is None and colour_wanted(sys.stdout, no_color),
             notify=notify,
             fail_on=Severity(fail_on),
+            freeze_gc=True,  # the process exits after the report
         )
     except (NoData, DirectoryError) as exc:
         fail(str(exc))
@@ -610,15 +619,15 @@ def report(
         say(line)
     write_output(result.text, output)
     if result.report is not None:
-        _gate(result.report, Severity(fail_on), fmt, output)
-    if output is not None and sys.stderr.isatty():  # under cron, success says nothing
+        _gate(result.report, Severity(fail_on), fmt, output, quiet)
+    if output is not None and not quiet and sys.stderr.isatty():  # cron: success says nothing
         click.echo(f"report: {output}", err=True)
     sys.exit(int(result.exit_code))
 
 
-def _gate(report: Report, fail_on: Severity, fmt: str, output: Path | None) -> None:
-    """The failing criteria on stderr unless stdout already shows them to a person; under
-    GitHub Actions, the annotations and the job summary."""
+def _gate(report: Report, fail_on: Severity, fmt: str, output: Path | None, quiet: bool) -> None:
+    """The failing criteria on stderr unless stdout already shows them to a person (or
+    ``--quiet``); under GitHub Actions, the annotations and the job summary."""
     from chatwoot_health.report.gate import GitHubActions, gate_output
 
     github = None
@@ -626,11 +635,14 @@ def _gate(report: Report, fail_on: Severity, fmt: str, output: Path | None) -> N
         summary = os.environ.get("GITHUB_STEP_SUMMARY") or None
         github = GitHubActions(Path(summary) if summary else None)
     gate = gate_output(report, fail_on, github)
-    # The formats people read carry the criteria; when their output goes to a file (-o,
-    # `> file`, /dev/null) the criteria are repeated on stderr, since no one reads the file as
-    # it is written. Data formats (json, html, badges, …) carry the alerts their own way and
-    # stay quiet, as cron's page and badge jobs must.
-    shown = fmt not in ("table", "markdown", "nagios") or (output is None and _stdout_shown())
+    # Every format that can carries the failing criteria (the card's lines, Markdown's list,
+    # Nagios' long output, the JSON's alerts[].criterion, the CSV's gate rows, the page); when
+    # the output goes to a file (-o, `> file`, /dev/null) no one reads it as it is written, so
+    # the lines are repeated on stderr — always, for the formats that cannot hold them (the
+    # badges, the exposition format). --quiet (cron's page and badge jobs) leaves them to the
+    # output and the exit code.
+    carried = fmt not in ("prometheus", "badge", "shields")
+    shown = quiet or (carried and output is None and _stdout_shown())
     for line in [*([] if shown else gate.criteria), *gate.annotations]:
         click.echo(line, err=True)
     for line in gate.warnings:

@@ -19,10 +19,12 @@ import sys
 import sysconfig
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.factory import artifact, write_all
 from tests.servers.chatwoot_server import MEMBER_ACCOUNT, ChatwootServer, closed_port
 from tests.servers.receiver import Receiver
 
@@ -242,3 +244,20 @@ def test_without_the_path_line_cron_cannot_find_the_command(cron: Cron) -> None:
         pytest.skip("chatwoot-health is installed in cron's own PATH here")
     done = bare.run(job(cron, "prune"))
     assert done.returncode == 127 and "chatwoot-health" in done.stderr
+
+
+def test_page_and_badge_jobs_stay_quiet_while_an_alert_lasts(
+    cron: Cron, chatwoot: ChatwootServer
+) -> None:
+    """A day whose uptime is below target (one failed run): the page and badge jobs write their
+    files and exit 1 (the verdict), but mail nothing — `check` is the one that notifies."""
+    cron.write_env(chatwoot.url, chatwoot.token, chatwoot.agent_url)
+    now = datetime.now(UTC).replace(microsecond=0)
+    runs = [artifact(now - timedelta(minutes=5 * i), up=i != 10, pending=3) for i in range(1, 288)]
+    write_all(cron.artifacts, runs)
+    for needle, files in (("--format html", ["index.html"]), ("--format badge", ["status.svg"])):
+        done = cron.run(job(cron, needle))
+        assert done.returncode == 1, done.stderr
+        assert (done.stdout, done.stderr) == ("", ""), needle
+        for name in files:
+            assert (cron.page.parent / name).stat().st_size > 0

@@ -3,6 +3,10 @@ annotations and the job summary, and the Markdown report."""
 
 from __future__ import annotations
 
+import csv
+import html
+import io
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from chatwoot_health.cli import main
+from chatwoot_health.render.report import RENDERERS
 from tests.factory import T0, artifact, write_all
 
 M = timedelta(minutes=1)
@@ -91,11 +96,69 @@ def test_criteria_repeat_on_stderr_when_the_output_is_a_file(
     assert code == 2
     assert UPTIME_LINE in target.read_text()
     assert err == UPTIME_LINE + "\n"
-    # A data format carries the alerts its own way and says nothing (cron's page job).
-    code, _, err = report(
-        runner, directory, "--min-uptime", "100", "--format", "json", "-o", str(target)
-    )
+
+
+@pytest.mark.parametrize("fmt", sorted(RENDERERS))
+def test_every_format_repeats_the_criteria_on_stderr_unless_quiet(
+    tmp_path: Path, runner: CliRunner, fmt: str
+) -> None:
+    """Written to a file, every format says its failing criteria on stderr, one line each with
+    the number, the threshold and the window; --quiet (cron's page and badge jobs) says nothing
+    and the exit code still fails."""
+    directory = history(tmp_path / "a", pending=15)
+    target = tmp_path / f"out.{fmt}"
+    args = ("--min-uptime", "100", "--format", fmt, "-o", str(target))
+    code, out, err = report(runner, directory, *args)
+    queue = "WARNING high_queue: measured 15 pending, more than 10 in 287 runs; threshold"
+    assert (code, out) == (2, "")
+    assert err.splitlines()[0] == UPTIME_LINE
+    assert err.splitlines()[1].startswith(queue), err
+    assert len(err.splitlines()) == 2
+    code, out, err = report(runner, directory, "--quiet", *args)
+    assert (code, out, err) == (2, "", "")
+    code, _, err = report(runner, directory, "--quiet", "--fail-on", "critical", *args)
     assert (code, err) == (2, "")
+    assert target.stat().st_size > 0
+
+
+@pytest.mark.parametrize("fmt", ["prometheus", "badge", "shields"])
+def test_formats_that_cannot_hold_the_criteria_say_them_on_stderr(
+    tmp_path: Path, runner: CliRunner, fmt: str
+) -> None:
+    directory = history(tmp_path / "a")
+    code, out, err = report(runner, directory, "--min-uptime", "100", "--format", fmt)
+    assert code == 2 and out
+    assert err == UPTIME_LINE + "\n"
+
+
+def test_the_data_formats_carry_each_criterion(tmp_path: Path, runner: CliRunner) -> None:
+    """JSON: alerts[].criterion {measured, threshold, window}; CSV: one ``gate`` row per failing
+    criterion, its value the line; the page: the criterion under the alert."""
+    directory = history(tmp_path / "a", pending=15)
+    code, out, _ = report(runner, directory, "--min-uptime", "100", "--format", "json")
+    assert code == 2
+    alerts = {alert["name"]: alert for alert in json.loads(out)["alerts"]}
+    assert alerts["uptime_below_target"]["criterion"] == {
+        "measured": "uptime 99.653 %",
+        "threshold": "≥ 100 % (--min-uptime)",
+        "window": "24h",
+    }
+    assert alerts["high_queue"]["criterion"]["measured"].startswith("15 pending")
+    code, out, _ = report(runner, directory, "--min-uptime", "100", "--format", "csv")
+    gate = [row for row in csv.reader(io.StringIO(out)) if row[0] == "gate"]
+    assert gate[0][:3] == ["gate", "uptime_below_target", UPTIME_LINE]
+    assert [row[1] for row in gate] == ["uptime_below_target", "high_queue"]
+    code, out, _ = report(
+        runner, directory, "--min-uptime", "100", "--format", "csv", "--fail-on", "critical"
+    )
+    assert [row[1] for row in csv.reader(io.StringIO(out)) if row[0] == "gate"] == [
+        "uptime_below_target"
+    ]
+    code, out, _ = report(runner, directory, "--min-uptime", "100", "--format", "html")
+    assert (
+        "Measured uptime 99.653 %; threshold ≥ 100 % (--min-uptime); window 24h"
+        in html.unescape(out)
+    )
 
 
 def test_criteria_on_stderr_when_stdout_is_redirected_to_a_file(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from chatwoot_health.models.artifact import UtcDatetime
 from chatwoot_health.state import State
@@ -44,5 +44,6 @@ class Alert(BaseModel):
     since: UtcDatetime | None = None
     action: str | None = None
     last_success: UtcDatetime | None = None
-    #: Left out of the JSON (the report's JSON keeps its shape); the gate's lines use it.
-    criterion: Criterion | None = Field(default=None, exclude=True)
+    #: What was measured against which threshold over which window (the gate's one-line
+    #: criterion, ``report --fail-on``); None for an alert that measures nothing.
+    criterion: Criterion | None = None

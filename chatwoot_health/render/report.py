@@ -25,7 +25,7 @@ def _json(report: Report, ctx: RenderContext) -> str:
 def _csv(report: Report, ctx: RenderContext) -> str:
     from chatwoot_health.render.report_csv import render
 
-    return render(report)
+    return render(report, ctx.fail_on)
 
 
 def _html(report: Report, ctx: RenderContext) -> str:

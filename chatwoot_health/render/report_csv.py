@@ -10,8 +10,10 @@ import csv
 import io
 import re
 
+from chatwoot_health.models.alert import Severity
 from chatwoot_health.models.report import Report, WindowOut
 from chatwoot_health.redact import printable
+from chatwoot_health.render.gate import criterion_line, failing
 from chatwoot_health.timeutil import iso
 
 HEADER = ["section", "metric", "value", "unit", "status", "window_start", "window_end"]
@@ -40,7 +42,9 @@ def cell(value: object) -> object:
     return "'" + shown if formula and not _NUMBER.fullmatch(shown) else shown
 
 
-def render(report: Report) -> str:
+def render(report: Report, fail_on: Severity = Severity.WARNING) -> str:
+    """The rows; the last ones, section ``gate``, are the failing criteria under ``fail_on``
+    (``--fail-on``), each value the one-line criterion (measured, threshold, window)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(HEADER)
@@ -119,4 +123,6 @@ def render(report: Report) -> str:
     )
     for alert in report.alerts:
         row("alerts", alert.name, alert.title, "", alert.severity.value, None)
+    for alert in failing(report.alerts, fail_on):
+        row("gate", alert.name, criterion_line(alert), "", alert.severity.value, None)
     return buffer.getvalue()

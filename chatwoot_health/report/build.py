@@ -156,7 +156,7 @@ def build_report(options: ReportOptions, extra: SectionProvider | None = None) -
         sla=sections.sla,
         approvals=sections.approvals,
         alerts=[
-            AlertOut(**a.model_dump(), criterion=a.criterion, text=alert_text(a, now))
+            AlertOut(**dict(a), text=alert_text(a, now))
             for a in active
         ],
         timeline=timeline(artifacts, windows.uptime, options.interval),
