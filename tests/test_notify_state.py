@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from chatwoot_health import alerts
-from chatwoot_health.models.alert import Alert
+from chatwoot_health.models.alert import Alert, Severity
 from chatwoot_health.models.artifact import Artifact
 from chatwoot_health.notify import PROACTIVE, notify, webhook_channel
 from chatwoot_health.notify.engine import NotifyOutcome
@@ -141,7 +141,7 @@ def test_flapping_outages_are_one_episode_each(tmp_path: Path, receiver: Receive
 def service_down(since: datetime = T0) -> Alert:
     return Alert(
         name="service_down",
-        severity=alerts.Severity.CRITICAL,
+        severity=Severity.CRITICAL,
         title="Service Down",
         message="Rails health check failed 2 runs in a row",
         since=since,
@@ -247,6 +247,35 @@ def test_deleting_the_database_loses_history_never_correctness(
         "chatwoot-health/chat.example.com/service_down/2026-11-27T12:00:00Z/start",
         "chatwoot-health/chat.example.com/service_down/2026-11-27T12:00:00Z/resolve",
     ]
+
+
+def test_a_later_run_seeding_an_earlier_runs_new_alert_leaves_it_to_that_run(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """Issue #10: two overlapping runs on a new database, the later one deciding first. Its
+    bootstrap seeds the earlier run's alerts as if sent; the earlier run, whose previous run was
+    up, sees its own new alert seeded and undelivered, takes it back and sends it: once."""
+    db = tmp_path / "state.db"
+    channels = webhook_channel(receiver.url())
+    later = notify(
+        db,
+        [service_down()],
+        T0 + timedelta(milliseconds=80),
+        INSTANCE,
+        channels,
+        previous_alerts=lambda: [service_down()],  # the earlier run's artifact, just written
+    )
+    assert later.started == [] and receiver.received == []
+    earlier = notify(db, [service_down()], T0, INSTANCE, channels, previous_alerts=lambda: [])
+    assert earlier.started == ["service_down"]
+    assert [got.json()["id"] for got in receiver.received] == [
+        "chatwoot-health/chat.example.com/service_down/2026-11-27T12:00:00Z/start"
+    ]
+    after = notify(db, [service_down()], T0 + 5 * M, INSTANCE, channels, previous_alerts=lambda: [])
+    assert after.started == [] and len(receiver.received) == 1  # a sent episode stays sent
+    with NotifyStore(db) as store:
+        (episode,) = store.episodes(T0, T0 + 10 * M)
+    assert not episode.seeded and episode.started_at == T0
 
 
 def test_a_corrupt_database_is_moved_aside_and_replaced(tmp_path: Path, receiver: Receiver) -> None:

@@ -73,6 +73,8 @@ def _record(
     with store.transaction() as tx:
         if tx.fresh and previous_alerts is not None:
             tx.bootstrap(instance, previous_alerts(), now, pushed)
+        elif previous_alerts is not None:  # a later run's bootstrap seeded this run's starts
+            tx.adopt(instance, alerts, now, previous_alerts)
         decisions = decide(
             tx.open_episodes(instance),
             alerts,

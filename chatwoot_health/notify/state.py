@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -230,6 +230,43 @@ class Transaction:
             )
             seeded += cursor.rowcount
         return seeded
+
+    def adopt(
+        self,
+        instance: str,
+        alerts: Sequence[Alert],
+        now: datetime,
+        previous_alerts: Callable[[], Sequence[Alert]],
+    ) -> list[str]:
+        """Take back the seeds of this run's own new alerts; returns their names.
+
+        Two runs overlapping on a new database: the later one bootstraps first and seeds the
+        earlier one's alerts as if delivered, but the earlier run has not decided yet, so no one
+        sent them. An open seeded episode that has no outbox row, of an alert active in this run
+        and not at this run's previous run, is such a seed: it is removed so that :func:`decide`
+        starts it here, and its start is delivered once. A seed of an alert that was already
+        active before (a deleted database) stays, and is not sent again. Only looked for when a
+        later run has been recorded (the one that seeded), so ``previous_alerts`` is rarely
+        asked."""
+        last = self.last_run(instance)
+        if last is None or last <= now:
+            return []
+        rows = self._db.execute(
+            "SELECT alert FROM notify_episodes AS e WHERE instance = ? AND ended_at IS NULL "
+            "AND seeded = 1 AND NOT EXISTS (SELECT 1 FROM notify_outbox WHERE episode_id = e.id)",
+            (instance,),
+        ).fetchall()
+        seeds = {str(row[0]) for row in rows} & {alert.name for alert in alerts}
+        if not seeds:
+            return []
+        adopted = sorted(seeds - {alert.name for alert in previous_alerts()})
+        for name in adopted:
+            self._db.execute(
+                "DELETE FROM notify_episodes WHERE instance = ? AND alert = ? "
+                "AND ended_at IS NULL AND seeded = 1",
+                (instance, name),
+            )
+        return adopted
 
     def apply(
         self,

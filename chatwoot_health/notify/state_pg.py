@@ -13,7 +13,7 @@ outbox: a host that dies mid-delivery leaves the row to the next run once its le
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -111,6 +111,34 @@ class PgTransaction:
             )
             seeded += max(cursor.rowcount, 0)
         return seeded
+
+    def adopt(
+        self,
+        instance: str,
+        alerts: Sequence[Alert],
+        now: datetime,
+        previous_alerts: Callable[[], Sequence[Alert]],
+    ) -> list[str]:
+        """As :meth:`.state.Transaction.adopt`."""
+        last = self.last_run(instance)
+        if last is None or last <= now:
+            return []
+        rows = self._db.execute(
+            "SELECT alert FROM notify_episodes AS e WHERE instance = %s AND ended_at IS NULL "
+            "AND seeded AND NOT EXISTS (SELECT 1 FROM notify_outbox WHERE episode_id = e.id)",
+            (instance,),
+        ).fetchall()
+        seeds = {str(row[0]) for row in rows} & {alert.name for alert in alerts}
+        if not seeds:
+            return []
+        adopted = sorted(seeds - {alert.name for alert in previous_alerts()})
+        for name in adopted:
+            self._db.execute(
+                "DELETE FROM notify_episodes WHERE instance = %s AND alert = %s "
+                "AND ended_at IS NULL AND seeded",
+                (instance, name),
+            )
+        return adopted
 
     def apply(
         self,
