@@ -8,6 +8,7 @@ and while check, report and prune run at once in separate processes.
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import shutil
@@ -24,6 +25,7 @@ from click.testing import CliRunner
 
 from chatwoot_health.artifacts import index as run_index
 from chatwoot_health.artifacts import store
+from chatwoot_health.artifacts.fast import IndexedRun
 from chatwoot_health.artifacts.index import RunIndex
 from chatwoot_health.artifacts.store import write_artifact
 from chatwoot_health.cli import main
@@ -179,14 +181,17 @@ def test_a_damaged_database_is_moved_aside_with_one_line(
     assert report(runner, artifacts) == expected
 
 
+@pytest.mark.parametrize("column", ["run", "head"])
 def test_a_damaged_row_is_read_from_its_file(
-    artifacts: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+    artifacts: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch, column: str
 ) -> None:
     expected = files_only(runner, artifacts, monkeypatch)
-    report(runner, artifacts)
+    assert index_cli(runner, artifacts, "--rebuild")[0] == 0
     with sqlite3.connect(artifacts / DB_NAME) as db:
+        # four bytes of the record or of its head: the row's CRC catches either
         db.execute(
-            "UPDATE index_runs SET run = substr(run, 1, 40) || x'00ff00ff' || substr(run, 45)"
+            f"UPDATE index_runs SET {column} = "
+            f"substr({column}, 1, 4) || x'00ff00ff' || substr({column}, 9)"
         )
     assert index_cli(runner, artifacts, "--check")[0] == 1
     assert report(runner, artifacts) == expected
@@ -204,7 +209,8 @@ def test_a_newer_index_is_left_alone_with_one_line(
     assert out == expected[0]
     assert err == (
         f"chatwoot-health: run index: {artifacts / DB_NAME} was written by a newer "
-        "chatwoot-health (index version 99, this one knows 1); reading the files\n" + expected[1]
+        f"chatwoot-health (index version 99, this one knows {run_index.INDEX_VERSION}); "
+        "reading the files\n" + expected[1]
     )
     assert rows(artifacts) == 0
 
@@ -450,3 +456,38 @@ def test_report_never_loads_the_http_stack(artifacts: Path) -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
     )
     assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr
+
+
+def test_runs_outside_the_channel_horizon_come_from_the_head(
+    artifacts: Path, runner: CliRunner
+) -> None:
+    """Outside the channel horizon a run is built from its row's head; every field a section
+    may ask for is the file's, the rest inflated from the row on first use."""
+    assert index_cli(runner, artifacts, "--rebuild")[0] == 0
+    start, detail_since = END - timedelta(days=10), END - timedelta(days=7)
+    warm = store.read_window(artifacts, start, END, detail_since=detail_since)
+    cold = store.read_window(artifacts, start, END, detail_since=detail_since, index=False)
+    assert len(warm.artifacts) == len(cold.artifacts) == 2880
+    heads = [run for run in warm.artifacts if isinstance(run, IndexedRun)]
+    assert len(heads) == 3 * 288 - 1  # up to detail_since, which is itself detailed
+    by_time = {run.checked_at: run for run in cold.artifacts}
+    fields = ("checked_at", "status", "instance", "location", "liveness", "latencies")
+    lazy = ("checks", "conversations", "agents", "reprobes", "tool_version", "duration_ms")
+    for run in heads:
+        file = by_time[run.checked_at]
+        assert [getattr(run, f) for f in fields] == [getattr(file, f) for f in fields]
+        assert run._record is None  # nothing inflated yet
+        assert run.failure_span == file.failure_span
+        assert [getattr(run, f) for f in lazy] == [getattr(file, f) for f in lazy]
+        assert run.check("rails_health") == file.check("rails_health")
+    assert any(run.failure_span is not None for run in heads)  # the demo's outage is there
+
+
+@pytest.mark.parametrize("freeze", [False, True])
+def test_only_a_process_that_exits_freezes_what_it_read(artifacts: Path, freeze: bool) -> None:
+    """gc.freeze() after reading is right for the command line and a leak for serve, which
+    reads with the default."""
+    gc.unfreeze()
+    store.read_window(artifacts, END - timedelta(days=1), END, freeze=freeze)
+    assert (gc.get_freeze_count() > 0) is freeze
+    gc.unfreeze()

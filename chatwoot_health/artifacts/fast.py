@@ -14,7 +14,7 @@ Types and decoders only: no file is opened here, so metrics may depend on :data:
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Literal, TypeAlias
 
@@ -162,8 +162,102 @@ def _check_run(run: RunRecord) -> None:
         _set_utc(reprobe, "at", reprobe.at)
 
 
-#: What a report reads: a full artifact, or the record of a run.
-ArtifactCore: TypeAlias = Artifact | RunRecord
+class RunHead(msgspec.Struct, frozen=True, array_like=True):
+    """What every section reads of *every* run of a window, kept in its own column of the run
+    index (:mod:`chatwoot_health.artifacts.index`): a report takes the runs outside the channel
+    horizon from it (:class:`IndexedRun`) without inflating and decoding their whole record."""
+
+    checked_at: AwareInstant
+    status: Literal["ok", "degraded", "down", "unknown"]
+    instance: str
+    location: str | None
+    liveness: Liveness
+    latencies: tuple[tuple[str, float], ...]
+
+    @classmethod
+    def of(cls, run: RunRecord) -> RunHead:
+        return cls(
+            run.checked_at, run.status, run.instance, run.location, run.liveness, run.latencies
+        )
+
+
+class IndexedRun:
+    """A run from the index's columns (:class:`RunHead`): what the sections read of every run
+    is at hand; everything else (its checks, counts, agents, re-probes: what the latest runs
+    and the alert texts need) is inflated from the row's record on first use."""
+
+    __slots__ = (
+        "_blob",
+        "_inflate",
+        "_record",
+        "checked_at",
+        "instance",
+        "latencies",
+        "liveness",
+        "location",
+        "status",
+    )
+
+    def __init__(self, head: RunHead, blob: bytes, inflate: Callable[[bytes], RunRecord]) -> None:
+        self.checked_at = head.checked_at
+        self.status = head.status
+        self.instance = head.instance
+        self.location = head.location
+        self.liveness: Liveness = head.liveness
+        self.latencies = head.latencies
+        self._blob = blob
+        self._inflate = inflate
+        self._record: RunRecord | None = None
+
+    @property
+    def record(self) -> RunRecord:
+        """The whole run (inflated once)."""
+        if self._record is None:
+            self._record = self._inflate(self._blob)
+        return self._record
+
+    @property
+    def schema_version(self) -> Literal[1]:
+        return self.record.schema_version
+
+    @property
+    def checks(self) -> list[CheckRecord]:
+        return self.record.checks
+
+    @property
+    def tool_version(self) -> str:
+        return self.record.tool_version
+
+    @property
+    def account_id(self) -> int | None:
+        return self.record.account_id
+
+    @property
+    def duration_ms(self) -> float | None:
+        return self.record.duration_ms
+
+    @property
+    def conversations(self) -> ConversationRecord | None:
+        return self.record.conversations
+
+    @property
+    def agents(self) -> AgentsRecord | None:
+        return self.record.agents
+
+    @property
+    def reprobes(self) -> list[ReprobeRecord] | None:
+        return self.record.reprobes
+
+    def check(self, name: str) -> CheckRecord | None:
+        return self.record.check(name)
+
+    @property
+    def failure_span(self) -> FailureSpan | None:
+        return None if self.liveness != "down" else self.record.failure_span
+
+
+#: What a report reads: a full artifact, the record of a run, or a run from the index's columns.
+ArtifactCore: TypeAlias = Artifact | RunRecord | IndexedRun
 #: One inbox's hourly bucket, from either reading.
 Bucket: TypeAlias = InboxHour | InboxHourRecord
 

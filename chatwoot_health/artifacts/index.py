@@ -10,7 +10,12 @@ touched:
 * ``index_runs`` — one row per artifact file: its name, and its size, modification time and inode
   (a file rewritten, replaced or restored under the same name differs in one of them), and the
   run as :class:`~chatwoot_health.artifacts.fast.DetailedRunRecord` — msgpack, deflated with the
-  dictionary (about 5 % of the file's size; zlib's checksum catches a damaged row).
+  dictionary (about 5 % of the file's size; zlib's checksum catches a damaged row) — and its
+  :class:`~chatwoot_health.artifacts.fast.RunHead` as a column of its own (plain msgpack: time,
+  status, liveness, latencies…, what the sections read of every run), with a CRC-32 of both: a
+  report builds the runs outside the channel horizon from the head alone
+  (:class:`~chatwoot_health.artifacts.fast.IndexedRun`) and inflates a record only when a
+  section asks for more of that run.
 
 The files stay the record of truth: a row is used only while its file is unchanged, and any
 trouble — a missing, damaged, locked, read-only or newer-format database — costs time, never a
@@ -44,11 +49,13 @@ from chatwoot_health.artifacts.fast import (
     ConversationRecord,
     DetailedRunRecord,
     InboxHourRecord,
+    IndexedRun,
+    RunHead,
     RunRecord,
 )
 from chatwoot_health.sqlite import DB_NAME
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 #: How long a run waits for another's write transaction before leaving its rows to a later run.
 BUSY_TIMEOUT = 1.0
 #: The most rows one report adds: the first report over a long history stays within ~10 % of
@@ -65,13 +72,16 @@ CREATE TABLE IF NOT EXISTS index_runs (
     size      INTEGER NOT NULL,
     mtime_ns  INTEGER NOT NULL,
     ino       INTEGER NOT NULL,
-    run       BLOB    NOT NULL      -- zlib(msgpack(DetailedRunRecord), zdict)
+    run       BLOB    NOT NULL,     -- zlib(msgpack(DetailedRunRecord), zdict)
+    head      BLOB    NOT NULL,     -- msgpack(RunHead): what every section reads of every run
+    crc       INTEGER NOT NULL      -- crc32(head, crc32(run))
 ) WITHOUT ROWID;
 """
 _WBITS = 12  # a 4 KB window: a run's record (~2 KB) and the dictionary fit
 _ENCODER = msgspec.msgpack.Encoder()
 _DETAILED = msgspec.msgpack.Decoder(DetailedRunRecord)
 _CORE = msgspec.msgpack.Decoder(RunRecord)
+_HEAD = msgspec.msgpack.Decoder(RunHead)
 
 
 @functools.cache
@@ -84,6 +94,7 @@ def _layout() -> str:
             for kind in (
                 DetailedRunRecord,
                 RunRecord,
+                RunHead,
                 CheckRecord,
                 ConversationRecord,
                 AgentsRecord,
@@ -129,6 +140,8 @@ def unchanged(path: str, known: Identity) -> bool:
 class Row(NamedTuple):
     identity: Identity
     blob: bytes
+    head: bytes
+    crc: int
 
 
 class IndexUnavailable(Exception):
@@ -240,13 +253,13 @@ class RunIndex:
         """The rows whose names lie in ``[low, high)``."""
         try:
             cursor = self._db.execute(
-                "SELECT name, size, mtime_ns, ino, CAST(run AS BLOB) FROM index_runs "
-                "WHERE name >= ? AND name < ?",
+                "SELECT name, size, mtime_ns, ino, CAST(run AS BLOB), CAST(head AS BLOB), crc "
+                "FROM index_runs WHERE name >= ? AND name < ?",
                 (low, high),
             )
             return {
-                name: Row(Identity(size, mtime, ino), blob)
-                for name, size, mtime, ino, blob in cursor
+                name: Row(Identity(size, mtime, ino), blob, head, crc)
+                for name, size, mtime, ino, blob, head, crc in cursor
             }
         except sqlite3.Error as exc:
             raise self._unavailable(exc) from None
@@ -282,14 +295,34 @@ class RunIndex:
         except (zlib.error, msgspec.DecodeError, ValueError):
             return None
 
+    def indexed_run(self, row: Row) -> IndexedRun | None:
+        """A row's run from its head (its record inflated only if asked for), or None when the
+        row is damaged (its file is read instead)."""
+        if self._zdict is None or zlib.crc32(row.head, zlib.crc32(row.blob)) != row.crc:
+            return None
+        try:
+            head = _HEAD.decode(row.head)
+        except (msgspec.DecodeError, ValueError):
+            return None
+        return IndexedRun(head, row.blob, self._inflate)
+
+    def _inflate(self, blob: bytes) -> RunRecord:
+        record = self.decode(blob, detailed=False)
+        if record is None:  # its checksum matched: only a bug could make it unreadable
+            raise ValueError("a run index row cannot be decoded")
+        return record
+
     # ------------------------------------------------------------------ writing
 
-    def encode(self, record: DetailedRunRecord) -> bytes:
+    def encode(self, record: DetailedRunRecord) -> tuple[bytes, bytes, int]:
+        """A run's row: its deflated record, its head and their checksum."""
         assert self._zdict is not None
         deflater = zlib.compressobj(
             6, zlib.DEFLATED, _WBITS, 8, zlib.Z_DEFAULT_STRATEGY, self._zdict
         )
-        return deflater.compress(_ENCODER.encode(record)) + deflater.flush()
+        blob = deflater.compress(_ENCODER.encode(record)) + deflater.flush()
+        head = _ENCODER.encode(RunHead.of(record))
+        return blob, head, zlib.crc32(head, zlib.crc32(blob))
 
     def update(
         self,
@@ -307,9 +340,9 @@ class RunIndex:
                     self._zdict = _choose_zdict(db, added[-1][2])
                 db.executemany("DELETE FROM index_runs WHERE name = ?", ((n,) for n in removed))
                 db.executemany(
-                    "INSERT OR REPLACE INTO index_runs (name, size, mtime_ns, ino, run) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    ((name, *ident, self.encode(record)) for name, ident, record in added),
+                    "INSERT OR REPLACE INTO index_runs "
+                    "(name, size, mtime_ns, ino, run, head, crc) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    ((name, *ident, *self.encode(record)) for name, ident, record in added),
                 )
         except sqlite3.Error as exc:
             if message := str(self._unavailable(exc)):

@@ -298,6 +298,7 @@ def read_window(
     slack: timedelta = timedelta(seconds=1),
     detail_since: datetime | None = None,
     index: bool = True,
+    freeze: bool = False,
 ) -> ArtifactSet:
     """Load every artifact whose name lies in the window; skip (and count) what is not valid.
 
@@ -305,13 +306,14 @@ def read_window(
     ``[start - slack, end]`` although its name is inside is skipped too. Artifacts named before
     ``detail_since`` are read without their per-inbox data; see :func:`_read_into`. With
     ``index``, unchanged files are taken from the run index instead of being parsed, and the
-    files parsed are added to it (see :mod:`chatwoot_health.artifacts.index`).
+    files parsed are added to it (see :mod:`chatwoot_health.artifacts.index`). ``freeze``: the
+    runs read live as long as the process (a command that exits): see :func:`_gc_paused`.
     """
     listing = (
         directory if isinstance(directory, ArtifactDirectory) else ArtifactDirectory(directory)
     )
     result = ArtifactSet()
-    with _gc_paused():
+    with _gc_paused(freeze):
         runs = RunIndex.open(listing.path) if index else None
         try:
             _read_into(result, listing, start, end, slack, detail_since, runs)
@@ -324,17 +326,21 @@ def read_window(
 
 
 @contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
+def _gc_paused(freeze: bool) -> Iterator[None]:
     """Parsing thousands of artifacts allocates millions of acyclic objects; the cyclic GC would
-    rescan them over and over (it tripled the time of a 30-day report). Nothing here is cyclic."""
+    rescan them over and over (it tripled the time of a 30-day report). Nothing here is cyclic.
+
+    ``freeze``: what was loaded lives for the rest of the process (``report`` on the command
+    line, which exits): ``gc.freeze()`` keeps later collections from rescanning it (objects are
+    still freed by reference counting). Never in a process that runs for months (``serve``):
+    every cycle alive at that moment would stay uncollected for good."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        # What was loaded lives for the rest of the run: keep later collections from
-        # rescanning it (objects are still freed by reference counting).
-        gc.freeze()
+        if freeze:
+            gc.freeze()
         if enabled:
             gc.enable()
 
@@ -355,8 +361,10 @@ def _read_into(
     rejects is parsed again with :class:`Artifact` for the precise message.
 
     With the run index: a file whose identity (size, modification time, inode) is its row's is
-    taken from the row; the others are read, and the newest :data:`ADD_PER_RUN` of them added
-    in one short transaction, with the removal of the rows of files gone from the window.
+    taken from the row (outside the channel horizon, as an ``IndexedRun`` built from the row's
+    head: its record is inflated only if a section asks for more); the others are read, and the
+    newest :data:`ADD_PER_RUN` of them added in one short transaction, with the removal of the
+    rows of files gone from the window.
     """
     base = os.fspath(listing.path) + os.sep
     earliest = start - slack
@@ -381,7 +389,10 @@ def _read_into(
     for stamp, name in names:
         detailed = detail_since is None or stamp >= detail_since
         if runs is not None and name in valid:
-            record = runs.decode(rows[name].blob, detailed)
+            # outside the channel horizon, the head is all a section reads of most runs
+            record = (
+                runs.decode(rows[name].blob, True) if detailed else runs.indexed_run(rows[name])
+            )
             if record is not None:
                 _place(result, listing.path, name, record, earliest, end)
                 continue

@@ -6,7 +6,9 @@ exits or prints.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import gc
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -42,10 +44,45 @@ def run_report(
     notify: bool,
     live: LiveBlock | None = None,
     fail_on: Severity = Severity.WARNING,
+    freeze_gc: bool = False,
 ) -> ReportRun:
     """Raises :class:`NoData` (nothing to report). ``live`` is what ``serve`` adds to the
     dashboard page. With ``notify``, the report's alerts go through the notification engine
-    (``check``'s state and channels) and, with Supabase, into the ``notifications`` table."""
+    (``check``'s state and channels) and, with Supabase, into the ``notifications`` table.
+    ``freeze_gc``: the process exits after this report (the command line): see
+    :func:`_gc_for_one_report`. Never in ``serve``, which runs for months."""
+    with _gc_for_one_report(freeze_gc):
+        return _run_report(options, settings, fmt, detailed, colour, notify, live, fail_on)
+
+
+@contextlib.contextmanager
+def _gc_for_one_report(freeze: bool) -> Iterator[None]:
+    """A report allocates some millions of acyclic objects (the runs of its window, the output
+    models): in a process that exits afterwards, the cyclic garbage collector is paused for the
+    whole report and what it made is frozen (``gc.freeze``: later collections never rescan it;
+    reference counting still frees it). A long-running process asks for neither: every cycle
+    alive at that moment would stay uncollected for good."""
+    if not freeze or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
+def _run_report(
+    options: ReportOptions,
+    settings: ReportSettings,
+    fmt: str,
+    detailed: bool,
+    colour: bool,
+    notify: bool,
+    live: LiveBlock | None,
+    fail_on: Severity,
+) -> ReportRun:
     provider = _provider(options, settings, fmt)
     try:
         outcome = build_report(options, extra=provider)
