@@ -4,16 +4,22 @@ The history comes from ``chatwoot_health.demo.generate`` (30 days, an outage, a 
 queue backlog, a silent channel and a monitoring gap); the pages and the JSON reports come from
 the CLI (``CliRunner`` on ``chatwoot_health.cli.main``), so the tests compare the page with what
 ``report --format json`` prints for the same artifacts and window.
+
+The browser set-up of the static page's tests (test_dashboard_browser.py) and the live
+dashboard's (test_serve_browser.py) is here too: Debian's Chromium launched through Playwright,
+every request but the page's aborted, console errors and CSP violations recorded, axe-core
+injected and run.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from click.testing import CliRunner
@@ -25,6 +31,9 @@ from chatwoot_health.models.report import BreachOut, Report, SlaOut
 from chatwoot_health.render.context import RenderContext
 from chatwoot_health.render.html import render
 from chatwoot_health.state import Colour
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext, Page, Route
 
 AT = datetime(2026, 10, 15, 12, 0, tzinfo=UTC)
 AT_ISO = "2026-10-15T12:00:00Z"
@@ -42,6 +51,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+ROOT = Path(__file__).resolve().parent.parent
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+INSTALL = "run `.ci/install-browser.sh` as root to install it"
+#: The range panel on show.
+VISIBLE = "section.panel:not([hidden])"
 XSS = "<script>alert(1)</script>"
 CHANNEL_MARKUP = "<img src=x onerror=alert(2)>"
 INSTANCE_MARKUP = "https://chat.example.com/</script><script>alert(3)</script>"
@@ -244,4 +258,88 @@ def metrics_in(html: str, range_label: str) -> list[tuple[str, Any, str]]:
         (metric, json.loads(value or "null"), text)
         for label, metric, value, text in collector.found
         if label == range_label
+    ]
+
+
+# --------------------------------------------------------------------------- the browser
+
+#: Records the page's CSP violations in ``window.__csp`` (an init script: before any page script).
+CSP_SPY = """
+window.__csp = [];
+document.addEventListener('securitypolicyviolation',
+  e => window.__csp.push(e.violatedDirective + ' ' + (e.blockedURI || 'inline')));
+"""
+_AXE_RUN = (
+    "async () => { const r = await axe.run(document, {resultTypes: ['violations']});"
+    " return r.violations.map(v => ({id: v.id, impact: v.impact,"
+    " nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)})); }"
+)
+
+
+def chromium() -> Iterator[Browser]:
+    """Debian's headless Chromium for one test module; each module makes it its fixture:
+    ``browser = pytest.fixture(scope="module", name="browser")(chromium)``."""
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: {INSTALL}")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def record_errors(page: Page, errors: list[str]) -> None:
+    """Append the page's console errors and uncaught exceptions to ``errors``."""
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+
+def allow_only(page: Page, url: str, blocked: list[str]) -> None:
+    """Abort every request but the one for ``url``, appending each aborted URL to ``blocked``."""
+
+    def route(route: Route) -> None:
+        if route.request.url == url:
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", route)
+
+
+def watch_csp(context: BrowserContext) -> None:
+    """Record the CSP violations of every page of ``context`` (read with :func:`csp_violations`)."""
+    context.add_init_script(CSP_SPY)
+
+
+def csp_violations(page: Page) -> list[str]:
+    found: list[str] = page.evaluate("window.__csp")
+    return found
+
+
+def axe_scan(page: Page, *, inject: bool = True) -> list[dict[str, Any]]:
+    """axe-core's violations on the page as ``{id, impact, nodes}`` (the first five targets);
+    ``inject=False`` runs it again on a page it was already injected into. axe is injected as a
+    script: a page under a CSP needs a context with ``bypass_csp=True``."""
+    if inject:
+        if not AXE.exists():
+            pytest.fail(f"{AXE} is missing: {INSTALL}")
+        page.add_script_tag(path=str(AXE))
+    found: list[dict[str, Any]] = page.evaluate(_AXE_RUN)
+    return found
+
+
+def serious(violations: list[dict[str, Any]]) -> list[str]:
+    """The serious and critical violations, as ``<rule id> <targets>`` lines."""
+    return [
+        f"{v['id']} {', '.join(v['nodes'][:3])}"
+        for v in violations
+        if v["impact"] in ("serious", "critical")
     ]

@@ -15,20 +15,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.dashboard_support import (
     AT,
     CHANNEL_MARKUP,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     INSTANCE_MARKUP,
+    VISIBLE,
     XSS,
     DemoPages,
+    allow_only,
+    axe_scan,
+    chromium,
     demo_pages,
     display,
+    record_errors,
     required_metrics,
     resolve,
+    serious,
 )
 
 pytestmark = pytest.mark.browser
@@ -43,16 +47,7 @@ def assert_open(details: Any, expected: bool) -> None:
         expect(details).not_to_have_attribute("open", re.compile(".*"))
 
 
-ROOT = Path(__file__).resolve().parent.parent
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-INSTALL = "run `.ci/install-browser.sh` as root to install it"
 FRESH = AT + timedelta(minutes=1)
-VISIBLE = "section.panel:not([hidden])"
-AXE_RUN = (
-    "async () => { const r = await axe.run(document, {resultTypes: ['violations']});"
-    " return r.violations.map(v => ({id: v.id, impact: v.impact,"
-    " nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)})); }"
-)
 
 
 @dataclass
@@ -83,18 +78,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> DemoPages:
     return demo_pages(tmp_path_factory)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: {INSTALL}")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
+browser = pytest.fixture(scope="module", name="browser")(chromium)
 
 
 @pytest.fixture
@@ -117,21 +101,9 @@ def open_page(browser: Browser) -> Iterator[OpenPage]:
         contexts.append(context)
         page = context.new_page()
         opened = Opened(page, path.as_uri())
-
-        def route(route: Route) -> None:
-            if route.request.url == opened.url:
-                route.continue_()
-            else:
-                opened.blocked.append(route.request.url)
-                route.abort()
-
-        page.route("**/*", route)
+        allow_only(page, opened.url, opened.blocked)
         page.on("request", lambda request: opened.requests.append(request.url))
-        page.on(
-            "console",
-            lambda message: opened.errors.append(message.text) if message.type == "error" else None,
-        )
-        page.on("pageerror", lambda error: opened.errors.append(str(error)))
+        record_errors(page, opened.errors)
 
         def dialog(d: Any) -> None:
             opened.dialogs.append(d.message)
@@ -432,8 +404,6 @@ def test_no_horizontal_scrolling_at_375_768_1280(
 def test_axe_finds_no_serious_or_critical_violation(
     pages: DemoPages, open_page: OpenPage, which: str, scheme: str, width: int
 ) -> None:
-    if not AXE.exists():
-        pytest.fail(f"{AXE} is missing: {INSTALL}")
     path = pages.html_path if which == "demo" else pages.hostile_path
     opened = open_page(path, scheme=scheme, width=width, at=AT + timedelta(minutes=30))
     page = opened.page
@@ -441,10 +411,7 @@ def test_axe_finds_no_serious_or_critical_violation(
     opened.expand()
     if which == "hostile":
         page.locator("details.breaches > summary").click()
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate(AXE_RUN)
-    serious = [v for v in result if v["impact"] in ("serious", "critical")]
-    assert serious == []
+    assert serious(axe_scan(page)) == []
     if which == "demo":
         # The harness can fail: a low-contrast line added to the page is caught.
         page.evaluate(
@@ -452,7 +419,7 @@ def test_axe_finds_no_serious_or_critical_violation(
             " p.style.color = '#dddddd'; p.style.background = '#ffffff';"
             " document.querySelector('main').append(p); }"
         )
-        again = page.evaluate(AXE_RUN)
+        again = axe_scan(page, inject=False)
         assert [v["id"] for v in again if v["impact"] == "serious"] == ["color-contrast"]
     assert opened.blocked == []
 

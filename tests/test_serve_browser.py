@@ -9,12 +9,19 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.dashboard_support import CHROMIUM, CHROMIUM_ARGS
+from tests.dashboard_support import (
+    VISIBLE,
+    axe_scan,
+    chromium,
+    csp_violations,
+    record_errors,
+    serious,
+    watch_csp,
+)
 from tests.serve_support import (
     AT,
     BREAK_GLASS,
@@ -28,20 +35,8 @@ from tests.servers.chatwoot_server import ChatwootServer
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parent.parent
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-INSTALL = "run `.ci/install-browser.sh` as root to install it"
-VISIBLE = "section.panel:not([hidden])"
-AXE_RUN = (
-    "async () => { const r = await axe.run(document, {resultTypes: ['violations']});"
-    " return r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')"
-    ".map(v => v.id + ' ' + v.nodes.map(n => n.target.join(' ')).slice(0, 3).join(', ')); }"
-)
-#: Records CSP violations, and stands in for the Notifications API (granted, recording).
-SPY = """
-window.__csp = [];
-document.addEventListener('securitypolicyviolation',
-  e => window.__csp.push(e.violatedDirective + ' ' + (e.blockedURI || 'inline')));
+#: Stands in for the Notifications API (granted, recording).
+NOTIFICATIONS = """
 window.__notes = [];
 function FakeNotification(title, options) { window.__notes.push(title); }
 FakeNotification.permission = 'granted';
@@ -55,22 +50,11 @@ class Session:
     page: Page
     errors: list[str] = field(default_factory=list)
 
-    def csp_violations(self) -> Any:
-        return self.page.evaluate("window.__csp")
+    def csp_violations(self) -> list[str]:
+        return csp_violations(self.page)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: {INSTALL}")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
+browser = pytest.fixture(scope="module", name="browser")(chromium)
 
 
 @pytest.fixture
@@ -89,11 +73,11 @@ def open_session(browser: Browser, server: LiveServer, *, bypass_csp: bool = Fal
     context: BrowserContext = browser.new_context(
         viewport={"width": 1280, "height": 900}, bypass_csp=bypass_csp
     )
-    context.add_init_script(SPY)
+    watch_csp(context)
+    context.add_init_script(NOTIFICATIONS)
     page = context.new_page()
     session = Session(page)
-    page.on("console", lambda m: session.errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda error: session.errors.append(str(error)))
+    record_errors(page, session.errors)
     page.clock.install(time=AT)
     page.goto(server.url + f"{PREFIX}/login")
     page.get_by_label("Chatwoot access token").fill(BREAK_GLASS)
@@ -162,19 +146,15 @@ def test_a_second_click_says_a_run_is_in_progress(
 
 
 def test_axe_finds_no_serious_violation(browser: Browser, served: LiveServer) -> None:
-    if not AXE.exists():
-        pytest.fail(f"{AXE} is missing: {INSTALL}")
     # axe is injected as a script, which the CSP (rightly) refuses: this context bypasses it.
     session = open_session(browser, served, bypass_csp=True)
     page = session.page
     for path in ("/", "/incidents?range=30d"):
         page.goto(served.url + PREFIX + path)
-        page.add_script_tag(path=str(AXE))
-        assert page.evaluate(AXE_RUN) == [], path
+        assert serious(axe_scan(page)) == [], path
     page.context.close()
     context = browser.new_context(bypass_csp=True)
     login = context.new_page()
     login.goto(served.url + f"{PREFIX}/login")
-    login.add_script_tag(path=str(AXE))
-    assert login.evaluate(AXE_RUN) == []
+    assert serious(axe_scan(login)) == []
     context.close()
