@@ -20,16 +20,18 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import msgspec
 import pytest
 from click.testing import CliRunner
 
 from chatwoot_health.artifacts import index as run_index
 from chatwoot_health.artifacts import store
-from chatwoot_health.artifacts.fast import IndexedRun
+from chatwoot_health.artifacts.fast import ArtifactCore, DetailedRunRecord, IndexedRun
 from chatwoot_health.artifacts.index import RunIndex
 from chatwoot_health.artifacts.store import write_artifact
 from chatwoot_health.cli import main
 from chatwoot_health.demo import Scenario, make_artifact
+from chatwoot_health.metrics.channels import merge_buckets
 from chatwoot_health.sqlite import DB_NAME
 from chatwoot_health.sqlite import DB_NAME as DEFAULT_NAME
 
@@ -380,6 +382,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from chatwoot_health.artifacts.store import index_written, write_artifact
 from chatwoot_health.demo import Scenario, make_artifact
+from chatwoot_health.metrics.channels import merge_buckets
 directory, end = Path(sys.argv[1]), datetime.fromisoformat(sys.argv[2])
 rng = random.Random(3)
 for i in range(40):  # runs just before --at, in the report's window
@@ -469,7 +472,11 @@ def test_runs_outside_the_channel_horizon_come_from_the_head(
     cold = store.read_window(artifacts, start, END, detail_since=detail_since, index=False)
     assert len(warm.artifacts) == len(cold.artifacts) == 2880
     heads = [run for run in warm.artifacts if isinstance(run, IndexedRun)]
-    assert len(heads) == 3 * 288 - 1  # up to detail_since, which is itself detailed
+    # inside the channel horizon, a run's record (and its buckets) is inflated only when no
+    # later run holds the same bucket keys: about the last run of each hour
+    full = [run for run in warm.artifacts if isinstance(run, DetailedRunRecord)]
+    assert len(heads) + len(full) == 2880
+    assert 7 * 24 <= len(full) <= 7 * 24 + 3
     by_time = {run.checked_at: run for run in cold.artifacts}
     fields = ("checked_at", "status", "instance", "location", "liveness", "latencies")
     lazy = ("checks", "conversations", "agents", "reprobes", "tool_version", "duration_ms")
@@ -491,3 +498,38 @@ def test_only_a_process_that_exits_freezes_what_it_read(artifacts: Path, freeze:
     store.read_window(artifacts, END - timedelta(days=1), END, freeze=freeze)
     assert (gc.get_freeze_count() > 0) is freeze
     gc.unfreeze()
+
+
+def test_runs_left_without_buckets_never_change_the_merge(
+    tmp_path: Path, runner: CliRunner
+) -> None:
+    """A run's buckets are left out only when a later run holds exactly the same keys: a later
+    run lacking an inbox, or one holding another hour, keeps the earlier run's buckets."""
+    directory = tmp_path / "artifacts"
+    scenario, rng = Scenario(END), random.Random(11)
+    t, count = END - timedelta(days=2), 0
+    while t < END:
+        t += timedelta(minutes=5)
+        run = make_artifact(t, scenario, rng, 11)
+        count += 1
+        if run.inbox_activity and count % 3 == 0:  # every third run lacks an inbox
+            dropped = run.inbox_activity[0].inbox_id
+            kept = [b for b in run.inbox_activity if b.inbox_id != dropped]
+            run = run.model_copy(update={"inbox_activity": kept})
+        elif run.inbox_activity and count % 7 == 0:  # and some carry one hour only
+            last = max(b.hour for b in run.inbox_activity)
+            kept = [b for b in run.inbox_activity if b.hour == last]
+            run = run.model_copy(update={"inbox_activity": kept})
+        write_artifact(directory, run, durable=False)
+    assert index_cli(runner, directory, "--rebuild")[0] == 0
+    start = END - timedelta(days=2)
+    warm = store.read_window(directory, start, END, detail_since=start)
+    cold = store.read_window(directory, start, END, detail_since=start, index=False)
+    full = [run for run in warm.artifacts if isinstance(run, DetailedRunRecord)]
+    assert 48 < len(full) < count  # some left out, more than one an hour kept
+
+    def merged(runs: list[ArtifactCore]) -> dict[tuple[int, datetime], object]:
+        return {key: msgspec.to_builtins(b) for key, b in merge_buckets(runs).items()}
+
+    assert merged(warm.artifacts) == merged(cold.artifacts)
+    assert len(merged(cold.artifacts)) > 0

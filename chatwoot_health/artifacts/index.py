@@ -12,10 +12,13 @@ touched:
   run as :class:`~chatwoot_health.artifacts.fast.DetailedRunRecord` — msgpack, deflated with the
   dictionary (about 5 % of the file's size; zlib's checksum catches a damaged row) — and its
   :class:`~chatwoot_health.artifacts.fast.RunHead` as a column of its own (plain msgpack: time,
-  status, liveness, latencies…, what the sections read of every run), with a CRC-32 of both: a
-  report builds the runs outside the channel horizon from the head alone
+  status, liveness, latencies…, what the sections read of every run) and the keys of its
+  per-inbox buckets (msgpack of the sorted (inbox, hour) pairs; empty without buckets), with a
+  CRC-32 of the three. A report builds most runs from the head alone
   (:class:`~chatwoot_health.artifacts.fast.IndexedRun`) and inflates a record only when a
-  section asks for more of that run.
+  section asks for more of that run — or, inside the channel horizon, when no later run has
+  exactly the same bucket keys (a later one's buckets would replace every one of them in the
+  merge: of the twelve runs of an hour, only the last is inflated).
 
 The files stay the record of truth: a row is used only while its file is unchanged, and any
 trouble — a missing, damaged, locked, read-only or newer-format database — costs time, never a
@@ -74,7 +77,8 @@ CREATE TABLE IF NOT EXISTS index_runs (
     ino       INTEGER NOT NULL,
     run       BLOB    NOT NULL,     -- zlib(msgpack(DetailedRunRecord), zdict)
     head      BLOB    NOT NULL,     -- msgpack(RunHead): what every section reads of every run
-    crc       INTEGER NOT NULL      -- crc32(head, crc32(run))
+    keys      BLOB    NOT NULL,     -- msgpack(sorted bucket keys), or empty: no buckets
+    crc       INTEGER NOT NULL      -- crc32(keys, crc32(head, crc32(run)))
 ) WITHOUT ROWID;
 """
 _WBITS = 12  # a 4 KB window: a run's record (~2 KB) and the dictionary fit
@@ -87,7 +91,7 @@ _HEAD = msgspec.msgpack.Decoder(RunHead)
 @functools.cache
 def _layout() -> str:
     """The record's shape as a short hash: every struct's fields and their annotations (as
-    written: nothing is resolved, so it costs microseconds)."""
+    written: nothing is resolved, so it costs microseconds), and the tables' columns."""
     shape = repr(
         [
             (kind.__name__, kind.__struct_fields__, inspect.get_annotations(kind))
@@ -103,7 +107,7 @@ def _layout() -> str:
             )
         ]
     )
-    return hashlib.sha256(shape.encode()).hexdigest()[:16]
+    return hashlib.sha256((shape + _SCHEMA).encode()).hexdigest()[:16]
 
 
 class Identity(NamedTuple):
@@ -141,6 +145,7 @@ class Row(NamedTuple):
     identity: Identity
     blob: bytes
     head: bytes
+    keys: bytes
     crc: int
 
 
@@ -253,13 +258,13 @@ class RunIndex:
         """The rows whose names lie in ``[low, high)``."""
         try:
             cursor = self._db.execute(
-                "SELECT name, size, mtime_ns, ino, CAST(run AS BLOB), CAST(head AS BLOB), crc "
-                "FROM index_runs WHERE name >= ? AND name < ?",
+                "SELECT name, size, mtime_ns, ino, CAST(run AS BLOB), CAST(head AS BLOB), "
+                "CAST(keys AS BLOB), crc FROM index_runs WHERE name >= ? AND name < ?",
                 (low, high),
             )
             return {
-                name: Row(Identity(size, mtime, ino), blob, head, crc)
-                for name, size, mtime, ino, blob, head, crc in cursor
+                name: Row(Identity(size, mtime, ino), blob, head, keys, crc)
+                for name, size, mtime, ino, blob, head, keys, crc in cursor
             }
         except sqlite3.Error as exc:
             raise self._unavailable(exc) from None
@@ -298,7 +303,7 @@ class RunIndex:
     def indexed_run(self, row: Row) -> IndexedRun | None:
         """A row's run from its head (its record inflated only if asked for), or None when the
         row is damaged (its file is read instead)."""
-        if self._zdict is None or zlib.crc32(row.head, zlib.crc32(row.blob)) != row.crc:
+        if self._zdict is None or _crc(row.blob, row.head, row.keys) != row.crc:
             return None
         try:
             head = _HEAD.decode(row.head)
@@ -314,15 +319,16 @@ class RunIndex:
 
     # ------------------------------------------------------------------ writing
 
-    def encode(self, record: DetailedRunRecord) -> tuple[bytes, bytes, int]:
-        """A run's row: its deflated record, its head and their checksum."""
+    def encode(self, record: DetailedRunRecord) -> tuple[bytes, bytes, bytes, int]:
+        """A run's row: its deflated record, its head, its bucket keys and their checksum."""
         assert self._zdict is not None
         deflater = zlib.compressobj(
             6, zlib.DEFLATED, _WBITS, 8, zlib.Z_DEFAULT_STRATEGY, self._zdict
         )
         blob = deflater.compress(_ENCODER.encode(record)) + deflater.flush()
         head = _ENCODER.encode(RunHead.of(record))
-        return blob, head, zlib.crc32(head, zlib.crc32(blob))
+        keys = bucket_keys(record)
+        return blob, head, keys, _crc(blob, head, keys)
 
     def update(
         self,
@@ -341,7 +347,8 @@ class RunIndex:
                 db.executemany("DELETE FROM index_runs WHERE name = ?", ((n,) for n in removed))
                 db.executemany(
                     "INSERT OR REPLACE INTO index_runs "
-                    "(name, size, mtime_ns, ino, run, head, crc) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "(name, size, mtime_ns, ino, run, head, keys, crc) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     ((name, *ident, *self.encode(record)) for name, ident, record in added),
                 )
         except sqlite3.Error as exc:
@@ -374,6 +381,19 @@ class RunIndex:
             with contextlib.suppress(sqlite3.Error):
                 db.execute("ROLLBACK")
             raise
+
+
+def bucket_keys(record: DetailedRunRecord) -> bytes:
+    """The run's (inbox, hour) keys, sorted and encoded: two runs with the same bytes hold
+    buckets for exactly the same keys. Empty when the run has no buckets."""
+    buckets = record.inbox_activity
+    if not buckets:
+        return b""
+    return _ENCODER.encode(sorted((bucket.inbox_id, bucket.hour) for bucket in buckets))
+
+
+def _crc(blob: bytes, head: bytes, keys: bytes) -> int:
+    return zlib.crc32(keys, zlib.crc32(head, zlib.crc32(blob)))
 
 
 def forget(directory: Path, names: Sequence[str]) -> None:

@@ -13,7 +13,13 @@ from pathlib import Path
 import msgspec
 
 from chatwoot_health.artifacts.fast import DETAILED_DECODER, DetailedRunRecord, RunHead
-from chatwoot_health.artifacts.index import Identity, IndexUnavailable, RunIndex, identity
+from chatwoot_health.artifacts.index import (
+    Identity,
+    IndexUnavailable,
+    RunIndex,
+    bucket_keys,
+    identity,
+)
 from chatwoot_health.artifacts.store import MAX_ARTIFACT_BYTES, ArtifactDirectory
 from chatwoot_health.fileio import read_regular
 
@@ -116,6 +122,7 @@ def compare(directory: Path) -> Comparison:
                 result.differences.append(f"damaged row: {name}")
             elif msgspec.msgpack.encode(decoded) != msgspec.msgpack.encode(found[1]) or (
                 row.head != msgspec.msgpack.encode(RunHead.of(found[1]))
+                or row.keys != bucket_keys(found[1])
             ):
                 # (compared as encoded: the file's record is of the checked subclass)
                 result.differences.append(f"row differs from the file: {name}")

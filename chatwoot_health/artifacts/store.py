@@ -361,10 +361,9 @@ def _read_into(
     rejects is parsed again with :class:`Artifact` for the precise message.
 
     With the run index: a file whose identity (size, modification time, inode) is its row's is
-    taken from the row (outside the channel horizon, as an ``IndexedRun`` built from the row's
-    head: its record is inflated only if a section asks for more); the others are read, and the
-    newest :data:`ADD_PER_RUN` of them added in one short transaction, with the removal of the
-    rows of files gone from the window.
+    taken from the row (see :func:`_from_index`); the others are read, and the newest
+    :data:`ADD_PER_RUN` of them added in one short transaction, with the removal of the rows of
+    files gone from the window.
     """
     base = os.fspath(listing.path) + os.sep
     earliest = start - slack
@@ -385,18 +384,19 @@ def _read_into(
     }
     missing = [name for _stamp, name in names if name not in valid]
     to_add = set(missing[-ADD_PER_RUN:]) if runs is not None else set()
+    indexed = (
+        _from_index(runs, names, rows, valid, detail_since, earliest, end)
+        if runs is not None
+        else {}
+    )
     added: list[tuple[str, Identity, DetailedRunRecord]] = []
     for stamp, name in names:
-        detailed = detail_since is None or stamp >= detail_since
-        if runs is not None and name in valid:
-            # outside the channel horizon, the head is all a section reads of most runs
-            record = (
-                runs.decode(rows[name].blob, True) if detailed else runs.indexed_run(rows[name])
-            )
-            if record is not None:
-                _place(result, listing.path, name, record, earliest, end)
-                continue
+        if (record := indexed.get(name)) is not None:
+            _place(result, listing.path, name, record, earliest, end)
+            continue
+        if name in valid:
             to_add.add(name)  # a damaged row: replaced from the file
+        detailed = detail_since is None or stamp >= detail_since
         ident = identity(base + name) if name in to_add else None  # before reading
         raw = _read_bytes(base + name)
         try:
@@ -410,6 +410,47 @@ def _read_into(
     if runs is not None:
         listed = {name for _stamp, name in names}
         runs.update(added, [name for name in rows if name not in listed])
+
+
+def _from_index(
+    runs: RunIndex,
+    names: list[tuple[datetime, str]],
+    rows: dict[str, Row],
+    valid: set[str],
+    detail_since: datetime | None,
+    earliest: datetime,
+    end: datetime,
+) -> dict[str, ArtifactCore]:
+    """The runs of the unchanged files, from their rows (a damaged row is left out: its file is
+    read). Most are an ``IndexedRun``, built from the row's head; a run's whole record
+    (``DetailedRunRecord``, buckets included) is inflated only where its buckets can count: named
+    from ``detail_since`` on, with buckets, and no later run of the window holding exactly the
+    same bucket keys. Such a later run replaces every one of its buckets in the channels' merge
+    (the latest run that has an (inbox, hour) wins), so the merge is the same without them: of
+    the twelve runs of an hour, only the last is inflated. Newest first, to know the later runs.
+    """
+    found: dict[str, ArtifactCore] = {}
+    #: bucket keys → the latest ``checked_at`` of a run in the window that holds exactly them
+    latest_with: dict[bytes, datetime] = {}
+    for stamp, name in reversed(names):
+        if name not in valid:
+            continue
+        row = rows[name]
+        head = runs.indexed_run(row)
+        if head is None:
+            continue
+        if row.keys and (detail_since is None or stamp >= detail_since):
+            later = latest_with.get(row.keys)
+            if later is None or not head.checked_at < later:
+                record = runs.decode(row.blob, detailed=True)
+                if record is None:
+                    continue
+                found[name] = record
+                if earliest <= record.checked_at <= end:  # what _place keeps
+                    latest_with[row.keys] = max(later or record.checked_at, record.checked_at)
+                continue
+        found[name] = head
+    return found
 
 
 def _detailed(raw: bytes | OSError, artifact: ArtifactCore) -> DetailedRunRecord | None:
