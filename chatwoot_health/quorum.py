@@ -133,3 +133,18 @@ def _slot(moment: datetime, start: datetime, step: timedelta) -> int:
     span = moment - start
     index = int(span // step)
     return index - 1 if span % step == timedelta(0) else index
+
+
+def slot_bars(
+    verdicts: Sequence[Liveness], step: timedelta, bar: timedelta, count: int
+) -> list[tuple[int, int]]:
+    """The timeline's bars of ``count`` × ``bar`` from the same start as the slots of ``step``:
+    (slots up, slots down) of each bar, a slot in the bar where it begins (the last bar takes
+    any rest), so that several locations' bars count the quorum's slots, as uptime does."""
+    bars = [[0, 0] for _ in range(count)]
+    for index, verdict in enumerate(verdicts):
+        if verdict == "unknown":
+            continue
+        where = min(count - 1, int(step * index // bar))
+        bars[where][0 if verdict == "up" else 1] += 1
+    return [(up, down) for up, down in bars]

@@ -87,14 +87,24 @@ def test_three_locations_in_the_store_give_locations_and_the_quorums_uptime(
     assert uptime["percent"] == round(22 / 24 * 100, 3)
     assert uptime["coverage_percent"] == 100.0
     assert uptime["current"] == "up"
+    # each location's own uptime, coverage and percentiles (its runs, as one location counts)
+    timed = {"median_ms": 90.0, "p90_ms": 90.0, "p99_ms": None, "samples": 22}
+    untimed = {"median_ms": None, "p90_ms": None, "p99_ms": None, "samples": 0}
     assert data["locations"] == [
         {"name": "a", "runs": 24, "up": 22, "down": 2,
-         "last_run_at": "2026-11-27T11:56:10.000Z", "status": "up"},
+         "last_run_at": "2026-11-27T11:56:10.000Z", "status": "up", "percent": 91.667,
+         "expected_checks": 24, "coverage_percent": 100.0, "response_time": timed},
         {"name": "bb", "runs": 24, "up": 22, "down": 2,
-         "last_run_at": "2026-11-27T11:56:20.000Z", "status": "up"},
+         "last_run_at": "2026-11-27T11:56:20.000Z", "status": "up", "percent": 91.667,
+         "expected_checks": 24, "coverage_percent": 100.0, "response_time": timed},
         {"name": "ccc", "runs": 24, "up": 0, "down": 24,
-         "last_run_at": "2026-11-27T11:56:30.000Z", "status": "down"},
+         "last_run_at": "2026-11-27T11:56:30.000Z", "status": "down", "percent": 0.0,
+         "expected_checks": 24, "coverage_percent": 100.0, "response_time": untimed},
     ]  # fmt: skip
+    # the timeline's bars count the quorum's slots too: 12 an hour, slots 10 and 11 down
+    bars = [(bar["up"], bar["down"], bar["expected"]) for bar in data["timeline"]]  # type: ignore[index]
+    assert bars == [(10, 2, 12), (12, 0, 12)]
+    assert data["response_time"]["samples"] == 44  # type: ignore[index]
     alerts = {alert["name"] for alert in data["alerts"]}  # type: ignore[attr-defined]
     assert "service_down" not in alerts
     assert "location_degraded" in alerts

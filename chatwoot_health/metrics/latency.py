@@ -16,12 +16,20 @@ from chatwoot_health.thresholds import MIN_SAMPLES_P99, RESPONSE_TIME_TARGET_MS
 def percentiles_of(values: list[float]) -> PercentilesOut:
     """Median, P90 and P99 (P99 only with at least :data:`MIN_SAMPLES_P99` samples)."""
     values = sorted(values)
-    p90 = percentile(values, 90)
+    return percentiles_out(
+        len(values), percentile(values, 50), percentile(values, 90), percentile(values, 99)
+    )
+
+
+def percentiles_out(
+    samples: int, median: float | None, p90: float | None, p99: float | None
+) -> PercentilesOut:
+    """The section's figures from exact percentiles (computed here or by the store's SQL)."""
     return PercentilesOut(
-        median_ms=_round(percentile(values, 50)),
+        median_ms=_round(median),
         p90_ms=_round(p90),
-        p99_ms=_round(percentile(values, 99)) if len(values) >= MIN_SAMPLES_P99 else None,
-        samples=len(values),
+        p99_ms=_round(p99) if samples >= MIN_SAMPLES_P99 else None,
+        samples=samples,
         p90_exact_ms=p90,
     )
 

@@ -232,6 +232,15 @@ class LocationOut(_Out):
     last_run_at: UtcDatetime | None
     #: Its latest judged verdict; unknown without one; silent: no run within 3 intervals.
     status: Literal["up", "down", "unknown", "silent"]
+    #: Its own uptime (its runs up ÷ judged) and coverage (its runs ÷ the checks expected since
+    #: it began reporting), as ``uptime`` counts one location's runs, and its successful
+    #: checks' percentiles, as ``response_time``'s.
+    percent: float | None = None
+    expected_checks: int = 0
+    coverage_percent: float | None = None
+    response_time: PercentilesOut = PercentilesOut(
+        median_ms=None, p90_ms=None, p99_ms=None, samples=0
+    )
 
 
 class Report(_Out):

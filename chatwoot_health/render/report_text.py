@@ -100,7 +100,39 @@ def _uptime(report: Report, on_tty: bool) -> Section:
         ["last checked", f"{_at(u.last_checked_at)} ({u.last_checked_ago or 'never'})"],
         ["last success", _at(u.last_success_at)],
     ]
-    return f"Uptime (last {u.window.label})", [tabulate(rows, tablefmt="plain")]
+    lines = [tabulate(rows, tablefmt="plain")]
+    if report.locations:  # several probe locations: the counts above are the quorum's slots
+        lines += ["", "Per location (its own runs; the counts above are the quorum's slots):"]
+        lines.append(
+            tabulate(
+                [
+                    [
+                        where.name,
+                        where.status,
+                        _num(where.percent, "%", 3),
+                        f"{where.up} / {where.down}",
+                        f"{where.runs} / {where.expected_checks}",
+                        _num(where.coverage_percent, "%"),
+                        _ms(where.response_time.median_ms),
+                        _ms(where.response_time.p90_ms),
+                        _at(where.last_run_at),
+                    ]
+                    for where in report.locations
+                ],
+                headers=[
+                    "location",
+                    "status",
+                    "uptime",
+                    "up / down",
+                    "runs / expected",
+                    "coverage",
+                    "median",
+                    "P90",
+                    "last run",
+                ],
+            )
+        )
+    return f"Uptime (last {u.window.label})", lines
 
 
 def _response_time(report: Report, on_tty: bool) -> Section:

@@ -18,7 +18,7 @@ from chatwoot_health.metrics.agents import agent_status
 from chatwoot_health.metrics.approvals import ReviewQueue
 from chatwoot_health.metrics.channels import channel_horizon, compute_channels
 from chatwoot_health.metrics.conversations import latest_conversations
-from chatwoot_health.metrics.latency import compute_response_time
+from chatwoot_health.metrics.latency import ResponseTime, compute_response_time
 from chatwoot_health.metrics.percentiles import percentile
 from chatwoot_health.metrics.uptime import compute_uptime, monitoring_start
 from chatwoot_health.metrics.window import Window
@@ -38,12 +38,7 @@ from chatwoot_health.models.report import (
     UptimeOut,
 )
 from chatwoot_health.report.options import ReportOptions, SectionWindows, section_windows
-from chatwoot_health.report.stored import (
-    StoredWindow,
-    locations_out,
-    quorum_uptime,
-    several_locations,
-)
+from chatwoot_health.report.stored import StoredWindow
 from chatwoot_health.state import Colour, ExitCode
 from chatwoot_health.thresholds import RESPONSE_TIME_TARGET_MS
 from chatwoot_health.timeutil import iso
@@ -101,10 +96,14 @@ def _load_store(options: ReportOptions, dsn: str) -> tuple[StoredWindow | None, 
     from chatwoot_health.report.stored import read_store
     from chatwoot_health.store.db import StoreError
 
-    earliest, detail_since = _reach(section_windows(options), options.now)
+    windows = section_windows(options)
+    earliest, detail_since = _reach(windows, options.now)
     try:
         # the files' window is [start - 1 s, end]; the store's (start, end]
-        return read_store(dsn, earliest - SECOND, options.now, detail_since), None
+        read = read_store(
+            dsn, earliest - SECOND, options.now, detail_since, windows.uptime, options.interval
+        )
+        return read, None
     except StoreError as exc:
         return None, f"{exc}; reporting from the local files in {options.artifacts_dir}"
 
@@ -114,7 +113,7 @@ def build_report(options: ReportOptions, extra: SectionProvider | None = None) -
     listing = ArtifactDirectory(options.artifacts_dir)
     stored, warning = (None, None) if options.store is None else _load_store(options, options.store)
     if stored is not None:
-        found, windows = ArtifactSet(stored.runs), section_windows(options)
+        found, windows = stored.found(), section_windows(options)
         first_time = stored.first_run_at
     else:
         found, windows = load(options, listing)
@@ -129,14 +128,14 @@ def build_report(options: ReportOptions, extra: SectionProvider | None = None) -
     monitoring_since = monitoring_start(first_time, artifacts)
     uptime = compute_uptime(artifacts, windows.uptime, options.interval, monitoring_since)
     locations = None
-    if stored is not None and several_locations(artifacts, options.location):
-        # several locations: each slot's verdict is the quorum's (issue #14)
-        uptime = quorum_uptime(
-            uptime, artifacts, windows.uptime, options.interval, options.location
-        )
-        locations = locations_out(artifacts, windows.uptime, options.interval, options.location)
+    if stored is not None:  # counted in SQL; several locations: the quorum's slots (issue #14)
+        uptime = stored.uptime(uptime, options.location)
+        locations = stored.locations(options.location) if stored.several else None
     target_minutes = options.sla_target.total_seconds() / 60
-    channels = compute_channels(artifacts, windows.channels, now, options.calendar, target_minutes)
+    channel_runs = artifacts if stored is None else stored.channel_runs()
+    channels = compute_channels(
+        channel_runs, windows.channels, now, options.calendar, target_minutes
+    )
     sections = extra(artifacts, windows) if extra is not None else ExtraSections()
     here = options.location if stored is not None else ""  # the files: exactly as before
     active = _alerts(options, windows, artifacts, in_window, uptime, channels, sections, here)
@@ -148,7 +147,12 @@ def build_report(options: ReportOptions, extra: SectionProvider | None = None) -
         status=state,
         exit_code=int(state.exit_code),
         uptime=uptime,
-        response_time=_response_time(artifacts, windows.uptime, sections.latency_targets),
+        response_time=_response_time(
+            artifacts,
+            windows.uptime,
+            sections.latency_targets,
+            None if stored is None else stored.response_time(),
+        ),
         conversations=latest_conversations(in_window, now),
         channels=channels,
         channels_meta=_channels_meta(channels, windows.channels, in_window),
@@ -159,7 +163,7 @@ def build_report(options: ReportOptions, extra: SectionProvider | None = None) -
             AlertOut(**dict(a), text=alert_text(a, now))
             for a in active
         ],
-        timeline=timeline(artifacts, windows.uptime, options.interval),
+        timeline=timeline(artifacts, windows.uptime, options.interval, stored),
         artifacts=_artifacts_out(found, options.artifacts_dir),
         tool_version=__version__,
         locations=locations,
@@ -196,11 +200,14 @@ def _no_data(options: ReportOptions, listing: ArtifactDirectory, window: Window)
 
 
 def _response_time(
-    artifacts: Sequence[ArtifactCore], window: Window, extra_targets: Sequence[LatencyTarget]
+    artifacts: Sequence[ArtifactCore],
+    window: Window,
+    extra_targets: Sequence[LatencyTarget],
+    response: ResponseTime | None = None,
 ) -> ResponseTimeOut:
-    """The health checks' percentiles, judged with the other latency targets (Supabase): green
-    when none is missed, yellow for one, red for more."""
-    response = compute_response_time(artifacts, window)
+    """The health checks' percentiles (``response``: the store's), judged with the other latency
+    targets (Supabase): green when none is missed, yellow for one, red for more."""
+    response = response or compute_response_time(artifacts, window)
     overall = response.overall
     health = LatencyTarget(
         name="health_check",
@@ -287,14 +294,18 @@ def _alerts(
 
 
 def timeline(
-    artifacts: Sequence[ArtifactCore], window: Window, interval: timedelta
+    artifacts: Sequence[ArtifactCore],
+    window: Window,
+    interval: timedelta,
+    stored: StoredWindow | None = None,
 ) -> list[TimelineBucket]:
-    """Hourly bars up to 7 days, daily bars beyond: up, down and the runs expected."""
+    """Hourly bars up to 7 days, daily bars beyond: up, down and the runs expected. ``stored``:
+    the store's bars (with several locations, the quorum's slots) and percentiles."""
     step = HOUR if window.length <= timedelta(days=7) else timedelta(days=1)
     count = max(1, int(-(-window.length // step)))
     up, down = [0] * count, [0] * count
     durations: list[list[float]] = [[] for _ in range(count)]
-    for artifact in window.select(artifacts):
+    for artifact in window.select(artifacts) if stored is None else ():
         index = min(count - 1, int((artifact.checked_at - window.start) // step))
         state = artifact.liveness
         if state == "up":
@@ -302,12 +313,17 @@ def timeline(
         elif state == "down":
             down[index] += 1
         durations[index].extend(duration for _name, duration in artifact.latencies)
+    if stored is not None:
+        up, down = (list(counts) for counts in zip(*stored.bars(), strict=True))
+        figures = stored.bar_percentiles()
     result = []
     for index in range(count):
         start = window.start + step * index
         end = min(start + step, window.end)
         values = sorted(durations[index])
         median, p90 = percentile(values, 50), percentile(values, 90)
+        if stored is not None:
+            median, p90 = figures[index]
         result.append(
             TimelineBucket(
                 start=start,

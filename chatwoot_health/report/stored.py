@@ -1,5 +1,11 @@
-"""``report`` over the shared store (issue #14): every location's runs of the window, the quorum's
-uptime per slot, and the per-location summary of ``report --format json``.
+"""``report`` over the shared store (issue #14): every location's runs of the window, aggregated
+in SQL (:func:`chatwoot_health.store.runs.read_report`), the quorum's uptime and timeline per
+slot, and the per-location figures of ``report --format json``.
+
+The store counts the runs per location, the quorum's votes per slot and the timeline's bars,
+computes the percentiles with ``percentile_cont`` (the README's definition) and merges the
+channels' buckets; only the tail of runs the alert rules and the latest-state sections read is
+decoded whole. With one location every figure is the one the files give (byte-identical JSON).
 
 psycopg is imported only when a store is configured (``chatwoot_health.store`` imports it
 lazily). A store that cannot be read is one warning line; the report then reads the local files.
@@ -7,78 +13,239 @@ lazily). A store that cannot be read is one warning line; the report then reads 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from chatwoot_health.artifacts.fast import ArtifactCore
-from chatwoot_health.metrics.uptime import uptime_colour
+from chatwoot_health.artifacts.fast import ArtifactCore, DetailedRunRecord
+from chatwoot_health.artifacts.store import ArtifactSet
+from chatwoot_health.metrics.latency import ResponseTime, percentiles_out
+from chatwoot_health.metrics.uptime import expected_runs, uptime_colour
 from chatwoot_health.metrics.window import Window
-from chatwoot_health.models.report import LocationOut, UptimeOut
-from chatwoot_health.quorum import by_location, known_since, slot_verdicts, votes
+from chatwoot_health.models.report import LocationOut, PercentilesOut, UptimeOut
+from chatwoot_health.quorum import by_location, known_since, slot_bars, votes
+from chatwoot_health.thresholds import LOCATION_KNOWN_INTERVALS
+
+if TYPE_CHECKING:
+    from chatwoot_health.store.runs import Percentiles, ReportRows
+
+HOUR = timedelta(hours=1)
+
+
+def bar_step(window: Window) -> timedelta:
+    """The timeline's bars: hourly up to 7 days, daily beyond."""
+    return HOUR if window.length <= timedelta(days=7) else timedelta(days=1)
+
+
+def slot_count(window: Window, step: timedelta) -> int:
+    """How many slots (or bars) of ``step`` cover the window."""
+    return max(1, int(-(-window.length // step)))
+
+
+@dataclass
+class StoredSet(ArtifactSet):
+    """The runs decoded whole (the tail), counting every run the store aggregated as read."""
+
+    total: int = 0
+
+    @property
+    def read(self) -> int:
+        return self.total
 
 
 @dataclass(frozen=True)
 class StoredWindow:
+    #: The runs decoded whole: the tail the alert rules and latest-state sections read.
     runs: list[ArtifactCore]
     #: The store's first run (when monitoring began, as far as the store remembers).
     first_run_at: datetime | None
+    #: The SQL aggregates; None when the reach holds no run.
+    rows: ReportRows | None = None
+    window: Window | None = None
+    interval: timedelta = field(default=timedelta(minutes=5))
+
+    def found(self) -> ArtifactSet:
+        total = sum(where.read for where in self.rows.locations) if self.rows else 0
+        return StoredSet(self.runs, total=total)
+
+    @property
+    def several(self) -> bool:
+        return self.rows is not None and len(self.rows.locations) > 1
+
+    def slots(self) -> list[Literal["up", "down", "unknown"]]:
+        """The quorum's verdict of each slot of one interval of the window (SQL's votes)."""
+        assert self.window is not None
+        count = slot_count(self.window, self.interval)
+        found = self.rows.slots if self.rows else {}
+        verdicts: list[Literal["up", "down", "unknown"]] = []
+        for index in range(count):
+            voters, down = found.get(index, (0, 0))
+            verdicts.append("unknown" if not voters else "down" if down * 2 > voters else "up")
+        return verdicts
+
+    def uptime(self, computed: UptimeOut, default: str) -> UptimeOut:
+        """``computed`` (over the tail) with the store's counts: the runs of one location, or
+        with several the quorum's slots (:func:`quorum_uptime`); the last success the store's."""
+        assert self.rows is not None and self.window is not None
+        last_up = max((w.last_up_at for w in self.rows.locations if w.last_up_at), default=None)
+        computed = computed.model_copy(update={"last_success_at": last_up})
+        if self.several:
+            return quorum_uptime(computed, self.runs, self.window, self.interval, default, self)
+        places = self.rows.locations
+        return _counted(
+            computed,
+            sum(w.up for w in places),
+            sum(w.down for w in places),
+            sum(w.runs for w in places),
+        )
+
+    def response_time(self) -> ResponseTime:
+        assert self.rows is not None
+        return ResponseTime(
+            overall=_percentiles(self.rows.overall),
+            by_check={name: _percentiles(p) for name, p in sorted(self.rows.by_check.items())},
+        )
+
+    def bars(self) -> list[tuple[int, int]]:
+        """(up, down) of each bar of the timeline: runs with one location, the quorum's slots
+        with several."""
+        assert self.rows is not None and self.window is not None
+        count = slot_count(self.window, bar_step(self.window))
+        if self.several:
+            return slot_bars(self.slots(), self.interval, bar_step(self.window), count)
+        return [self.rows.bars.get(index, (0, 0)) for index in range(count)]
+
+    def bar_percentiles(self) -> list[tuple[float | None, float | None]]:
+        """(median, P90) of each bar's successful checks, every location's."""
+        assert self.rows is not None and self.window is not None
+        count = slot_count(self.window, bar_step(self.window))
+        found = self.rows.by_bar
+        return [
+            (p.median, p.p90) if (p := found.get(index)) else (None, None) for index in range(count)
+        ]
+
+    def channel_runs(self) -> list[ArtifactCore]:
+        """The channels' buckets, merged in SQL, as one run observed when the latest run with
+        buckets was (what ``compute_channels`` reads)."""
+        rows = self.rows
+        if rows is None or rows.buckets_seen is None:
+            return []
+        merged = DetailedRunRecord(
+            schema_version=1,
+            checked_at=rows.buckets_seen,
+            status="unknown",
+            instance=rows.instance,
+            checks=[],
+            tool_version="",
+            inbox_activity=rows.buckets,
+        )
+        return [merged]
+
+    def locations(self, default: str) -> list[LocationOut]:
+        """Each location's runs in the window, up and down, its uptime, coverage and
+        percentiles, its latest run and its status: its latest judged verdict (up, down),
+        unknown without one, silent when its latest run is older than the known locations'
+        limit (3 intervals)."""
+        from chatwoot_health.store.runs import Percentiles
+
+        assert self.rows is not None and self.window is not None
+        limit = known_since(self.window.end, self.interval)
+        found: list[LocationOut] = []
+        for where in self.rows.locations:
+            status: Literal["up", "down", "unknown", "silent"] = "unknown"
+            if where.judged in ("up", "down"):
+                status = "up" if where.judged == "up" else "down"
+            if where.last_run_at <= limit:
+                status = "silent"
+            expected = expected_runs(self.window, self.interval, where.first_run_at)
+            judged = where.up + where.down
+            percent = None if judged == 0 else where.up / judged * 100
+            coverage = None if expected == 0 else min(100.0, where.runs / expected * 100)
+            own = self.rows.by_location.get(where.name, Percentiles(0, None, None, None))
+            found.append(
+                LocationOut(
+                    name=where.name or default,
+                    runs=where.runs,
+                    up=where.up,
+                    down=where.down,
+                    last_run_at=where.last_run_at,
+                    status=status,
+                    percent=None if percent is None else round(percent, 3),
+                    expected_checks=expected,
+                    coverage_percent=None if coverage is None else round(coverage, 1),
+                    response_time=_percentiles(own),
+                )
+            )
+        return found
 
 
-def read_store(dsn: str, start: datetime, end: datetime, detail_since: datetime) -> StoredWindow:
-    """Every location's runs with ``start < checked_at <= end``, oldest first, of the instance
-    of the latest run; raises ``StoreError`` (one line, no password)."""
+def read_store(
+    dsn: str,
+    start: datetime,
+    end: datetime,
+    detail_since: datetime,
+    window: Window | None = None,
+    interval: timedelta = timedelta(minutes=5),
+) -> StoredWindow:
+    """Every location's runs with ``start < checked_at <= end`` of the instance of the latest
+    run, aggregated over ``window`` (default: ``(start, end]``) in slots of ``interval``;
+    raises ``StoreError`` (one line, no password)."""
     from chatwoot_health.store.db import connect
-    from chatwoot_health.store.runs import first_run_at, read_runs
+    from chatwoot_health.store.runs import ReportQuery, first_run_at, read_report
 
+    window = window or Window(start, end)
+    query = ReportQuery(
+        start=start,
+        end=end,
+        window=window.start,
+        slot=interval,
+        bar=bar_step(window),
+        bars=slot_count(window, bar_step(window)),
+        detail_since=detail_since,
+        # the alert rules' last hour, and the runs that make a location known (and one more)
+        lookback=max(HOUR, interval * (LOCATION_KNOWN_INTERVALS + 1)),
+    )
     connection = connect(dsn)
     try:
-        runs = read_runs(connection, dsn, start, end, detail_since=detail_since)
+        rows = read_report(connection, dsn, query)
         first = first_run_at(connection, dsn)
     finally:
         connection.close()
-    if runs:  # one report is about one Chatwoot: the instance the latest run probed
-        instance = runs[-1].instance
-        runs = [run for run in runs if run.instance == instance]
-    return StoredWindow(runs, first)
-
-
-def several_locations(runs: Sequence[ArtifactCore], default: str) -> bool:
-    return len({run.location or default for run in runs}) > 1
+    return StoredWindow(rows.tail if rows else [], first, rows, window, interval)
 
 
 def quorum_uptime(
     uptime: UptimeOut,
-    runs: Sequence[ArtifactCore],
+    runs: list[ArtifactCore],
     window: Window,
     interval: timedelta,
     default: str,
+    stored: StoredWindow,
 ) -> UptimeOut:
-    """``uptime`` (computed over every run) with its counts per slot of one interval decided
-    by the quorum (:func:`quorum.slot_verdicts`): a slot is one expected check, up or down by the
-    majority of the locations that ran in it, missing when none did; the current state is the
-    known locations' vote."""
-    count = max(1, int(-(-window.length // interval)))
-    groups = by_location(window.select(runs), default)
-    verdicts = slot_verdicts(groups, window.start, interval, count)
-    up = verdicts.count("up")
-    down = verdicts.count("down")
-    voted = up + down
-    expected = uptime.expected_checks
-    coverage = None if expected == 0 else min(100.0, voted / expected * 100)
-    percent = None if voted == 0 else up / voted * 100
+    """``uptime`` with its counts per slot of one interval decided by the quorum (the store's
+    :meth:`StoredWindow.slots`, :func:`quorum.slot_verdicts` in SQL): a slot is one expected
+    check, up or down by the majority of the locations that ran in it, missing when none did;
+    the current state is the known locations' vote."""
+    verdicts = stored.slots()
+    counted = _counted(uptime, verdicts.count("up"), verdicts.count("down"), None)
     tally = votes(by_location(runs, default), window.end, interval)
-    current = uptime.current
     if tally.voters:
-        current = "down" if tally.majority_down else "up"
+        counted = counted.model_copy(update={"current": "down" if tally.majority_down else "up"})
+    return counted
+
+
+def _counted(uptime: UptimeOut, up: int, down: int, seen: int | None) -> UptimeOut:
+    """``uptime`` with these counts (``seen`` None: the judged ones, as slots count)."""
+    seen = up + down if seen is None else seen
+    expected = uptime.expected_checks
+    coverage = None if expected == 0 else min(100.0, seen / expected * 100)
+    percent = None if up + down == 0 else up / (up + down) * 100
     return uptime.model_copy(
         update={
-            "current": current,
             "percent": None if percent is None else round(percent, 3),
             "checks_up": up,
             "checks_down": down,
-            "runs_seen": voted,
+            "runs_seen": seen,
             "coverage_percent": None if coverage is None else round(coverage, 1),
             "status": uptime_colour(percent),
             "percent_exact": percent,
@@ -87,30 +254,5 @@ def quorum_uptime(
     )
 
 
-def locations_out(
-    runs: Sequence[ArtifactCore], window: Window, interval: timedelta, default: str
-) -> list[LocationOut]:
-    """Each location's runs in the window, up and down, its latest run and its status: its
-    latest judged verdict (up, down), unknown without one, silent when its latest run is older
-    than the known locations' limit (3 intervals)."""
-    limit = known_since(window.end, interval)
-    everything: Mapping[str, Sequence[ArtifactCore]] = by_location(runs, default)
-    found: list[LocationOut] = []
-    for name, own in everything.items():
-        inside = window.select(own)
-        last = own[-1].checked_at if own else None
-        judged = [run.liveness for run in own if run.liveness != "unknown"]
-        status: Literal["up", "down", "unknown", "silent"] = judged[-1] if judged else "unknown"
-        if last is None or last <= limit:
-            status = "silent"
-        found.append(
-            LocationOut(
-                name=name,
-                runs=len(inside),
-                up=sum(1 for run in inside if run.liveness == "up"),
-                down=sum(1 for run in inside if run.liveness == "down"),
-                last_run_at=last,
-                status=status,
-            )
-        )
-    return found
+def _percentiles(found: Percentiles) -> PercentilesOut:
+    return percentiles_out(found.samples, found.median, found.p90, found.p99)
