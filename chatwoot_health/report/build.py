@@ -159,10 +159,7 @@ def build_report(options: ReportOptions, extra: SectionProvider | None = None) -
         agents=agent_status(in_window),
         sla=sections.sla,
         approvals=sections.approvals,
-        alerts=[
-            AlertOut(**dict(a), text=alert_text(a, now))
-            for a in active
-        ],
+        alerts=[AlertOut(**dict(a), text=alert_text(a, now)) for a in active],
         timeline=timeline(artifacts, windows.uptime, options.interval, stored),
         artifacts=_artifacts_out(found, options.artifacts_dir),
         tool_version=__version__,
