@@ -35,12 +35,14 @@ from chatwoot_health.thresholds import SERVICE_DOWN_AFTER
 
 if TYPE_CHECKING:
     from chatwoot_health.artifacts.fast import ArtifactCore
+    from chatwoot_health.artifacts.recent import ChannelDigest
     from chatwoot_health.metrics.business_hours import BusinessCalendar
     from chatwoot_health.models.alert import Alert
     from chatwoot_health.notify.channels import Channel
     from chatwoot_health.notify.engine import NotifyOutcome
     from chatwoot_health.notify.state_pg import PgNotifyStore
     from chatwoot_health.render.check import CheckView
+    from chatwoot_health.store.early import EarlyConnection
     from chatwoot_health.store.send import Connection, Peers
 
 
@@ -162,6 +164,27 @@ def run_check(
     ``transport``, ``clock`` and ``sleep`` are seams for tests; the CLI never sets them (see
     :func:`~chatwoot_health.probes.chatwoot.run_probes`)."""
     started = time.perf_counter()
+    early: EarlyConnection | None = None
+    if options.store is not None and options.write:
+        from chatwoot_health.store.early import EarlyConnection
+
+        early = EarlyConnection(options.store)  # psycopg loads while the probes wait
+    try:
+        return _run_check(options, now, transport, clock, sleep, started, early)
+    finally:
+        if early is not None:
+            early.close()
+
+
+def _run_check(
+    options: CheckOptions,
+    now: datetime,
+    transport: httpx.AsyncBaseTransport | None,
+    clock: Callable[[], datetime] | None,
+    sleep: Callable[[float], Awaitable[None]] | None,
+    started: float,
+    early: EarlyConnection | None,
+) -> CheckOutcome:
     confirmation = _confirmation(options, now, clock, sleep)
     data = asyncio.run(run_probes(options.probes, now, transport, confirmation))
     duration_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -187,7 +210,14 @@ def run_check(
         return outcome
     from chatwoot_health.store.send import send_run
 
-    sent = send_run(options.store, options.artifacts_dir, outcome.path, artifact, options.location)
+    sent = send_run(
+        options.store,
+        options.artifacts_dir,
+        outcome.path,
+        artifact,
+        options.location,
+        early.take if early is not None else None,
+    )
     try:
         outcome = replace(outcome, problems=outcome.problems + sent.problems)
         if options.alerting is not None:
@@ -259,8 +289,14 @@ def alert_step(
     if not alerting.channels and outcome.exit_code is ExitCode.OK:
         return outcome
     now = artifact.checked_at
+    directory = options.artifacts_dir
+
+    def full_read() -> tuple[list[ArtifactCore], datetime | None]:
+        return recent_runs(directory, now, alerting, artifact, outcome.path)
+
     try:
-        runs, first = recent_runs(options.artifacts_dir, now, alerting, artifact, outcome.path)
+        recent = recent_digest(options, alerting, artifact, outcome.path)
+        runs, first = (recent.runs, recent.first) if recent is not None else full_read()
     except ValueError as exc:  # the artifacts directory cannot be read: one line
         return replace(outcome, problems=[f"alerts not evaluated: {exc}"])
     peers: Peers | None = None
@@ -271,14 +307,24 @@ def alert_step(
             peers = read_peers(store, options.store or "", artifact, options.location or "", now)
         except ValueError as exc:  # the store took the write but not this: one line
             outcome = replace(outcome, problems=[*outcome.problems, str(exc)])
-    active, judged = judge_alerts(runs, now, options.down_after, alerting, first, peers)
+    if recent is not None and not recent.suffices(peers, now):
+        recent = None  # the rules may look further back than the short read: read it all
+        try:
+            runs, first = full_read()
+        except ValueError as exc:
+            return replace(outcome, problems=[f"alerts not evaluated: {exc}"])
+    digest = recent.digest if recent is not None else None
+    active, judged = judge_alerts(runs, now, options.down_after, alerting, first, peers, digest)
     outcome = _by_quorum(outcome, active, peers)
     if not alerting.channels:
         return replace(outcome, alerts=active)
     from chatwoot_health.notify.engine import default_state_path, notify
 
-    def previous_alerts() -> Sequence[Alert]:
-        earlier = [run for run in runs if run.checked_at < now]
+    def previous_alerts() -> Sequence[Alert]:  # a new state database: rebuilt from the files
+        every = runs if recent is None else full_read()[0]
+        # Runs are stored to the millisecond: this run, read back, is not earlier than itself.
+        stored = now.replace(microsecond=now.microsecond - now.microsecond % 1000)
+        earlier = [run for run in every if run.checked_at < stored]
         if not earlier:
             return []
         moment = earlier[-1].checked_at
@@ -363,6 +409,92 @@ def recent_runs(
     return runs, listing.first_time()
 
 
+@dataclass(frozen=True)
+class Recent:
+    """The short read of :func:`recent_digest`: the last few hours of runs, and the channels'
+    week as a digest."""
+
+    runs: list[ArtifactCore]
+    first: datetime | None
+    digest: ChannelDigest
+    #: Where the short read begins.
+    start: datetime
+
+    def suffices(self, peers: Peers | None, now: datetime) -> bool:
+        """Whether every rule ``check`` judges sees in the short read what it would see in the
+        week. A rule walks back from the latest run to the run that breaks its streak (liveness,
+        the queue); a healthy run — liveness up to the end, counts at or below the queue's
+        threshold — breaks all of them, so one such run of each location inside the short read
+        bounds every walk back. Anything else (an outage or a high queue under way, a location
+        only older runs have, runs without counts) is read in full."""
+        from chatwoot_health.quorum import by_location, location_of
+        from chatwoot_health.thresholds import AGENT_OFFLINE_RUNS, HIGH_QUEUE_PENDING
+
+        runs = self.runs
+        if len(runs) < AGENT_OFFLINE_RUNS:
+            return False
+        if self.digest.locations != {run.location for run in runs}:
+            return False  # a location seen in the week but not lately: its silence counts
+        judged_runs = runs if peers is None else peers.merged(runs)
+        spans = (run.failure_span for run in judged_runs)
+        if any(span.first < self.start for span in spans if span is not None):
+            return False
+        default = peers.location if peers is not None else ""
+        groups = by_location(judged_runs, default)
+        for name in {location_of(run, default) for run in runs}:
+            if not any(
+                run.liveness == "up"
+                and run.failure_span is None
+                and run.conversations is not None
+                and run.conversations.pending <= HIGH_QUEUE_PENDING
+                and run.checked_at <= now
+                for run in groups[name]
+            ):
+                return False
+        return True
+
+
+def recent_digest(
+    options: CheckOptions, alerting: Alerting, current: Artifact, written: Path | None
+) -> Recent | None:
+    """The fast path of :func:`recent_runs`: the runs of the last few hours (on a healthy run
+    no rule but the channels' looks further back) and the channels' week as the digest kept
+    beside the artifacts (:mod:`chatwoot_health.artifacts.recent`), brought up to date with
+    this run. None when it cannot stand for the full read — the banners judged (30 days of
+    uptime), the run not written, no channel (no database kept), no usable digest; the caller
+    still asks :meth:`Recent.suffices` once the other locations' runs are known."""
+    if alerting.push_banners or written is None or not alerting.channels:
+        return None
+    from chatwoot_health.artifacts.recent import channel_digest
+    from chatwoot_health.artifacts.store import ArtifactDirectory, DirectoryError, read_window
+    from chatwoot_health.metrics.channels import channel_horizon
+    from chatwoot_health.metrics.window import Window
+    from chatwoot_health.notify.engine import default_state_path
+    from chatwoot_health.report.options import DEFAULT_CHANNEL_WINDOW
+    from chatwoot_health.thresholds import HIGH_QUEUE_FOR, LOCATION_KNOWN_INTERVALS
+
+    hour = timedelta(hours=1)
+    now = current.checked_at
+    detail_since = channel_horizon(Window.ending(now, DEFAULT_CHANNEL_WINDOW), now) - hour
+    # How far back the rules look on a healthy run: service_down's threshold, the queue's 30
+    # minutes, a location's known period, slow_response's hour, the store's hour of the other
+    # locations' runs; and an hour more, for the healthy run that bounds every streak.
+    reach = max(
+        options.down_after, HIGH_QUEUE_FOR, alerting.interval * LOCATION_KNOWN_INTERVALS, hour
+    )
+    start = max(now - reach - hour, detail_since)
+    try:
+        listing = ArtifactDirectory(options.artifacts_dir)
+    except DirectoryError as exc:
+        raise ValueError(str(exc)) from None
+    digest = channel_digest(listing, default_state_path(options.artifacts_dir), detail_since, now)
+    if digest is None:
+        return None
+    # The buckets are the digest's: the runs are read without them, through the run index.
+    found = read_window(listing, start, now, detail_since=now + hour, index=True)
+    return Recent(list(found.artifacts), listing.first_time(), digest, start)
+
+
 def judge_alerts(
     runs: Sequence[ArtifactCore],
     now: datetime,
@@ -370,12 +502,14 @@ def judge_alerts(
     alerting: Alerting,
     first: datetime | None = None,
     peers: Peers | None = None,
+    digest: ChannelDigest | None = None,
 ) -> tuple[list[Alert], frozenset[str]]:
     """:func:`chatwoot_health.alerts.evaluate` over ``runs`` with the sections ``check``
-    computes: the channels always (channel_outage is pushed), uptime with the banners."""
+    computes: the channels always (channel_outage is pushed), uptime with the banners. The
+    channels come from ``digest`` when given (:func:`recent_digest`), else from ``runs``."""
     from chatwoot_health import alerts
     from chatwoot_health.metrics.business_hours import BusinessCalendar
-    from chatwoot_health.metrics.channels import compute_channels
+    from chatwoot_health.metrics.channels import channels_of, compute_channels
     from chatwoot_health.metrics.uptime import compute_uptime, monitoring_start
     from chatwoot_health.metrics.window import Window
     from chatwoot_health.report.options import DEFAULT_CHANNEL_WINDOW, DEFAULT_UPTIME_WINDOW
@@ -385,13 +519,18 @@ def judge_alerts(
     target = (alerting.sla_target or RESPONSE_TARGET).total_seconds() / 60
     channel_window = Window.ending(now, DEFAULT_CHANNEL_WINDOW)
     judged_runs = runs if peers is None else peers.merged(runs)
+    if digest is None:
+        channels = compute_channels(runs, channel_window, now, calendar, target)
+    else:
+        until = digest.observed_until or now
+        channels = channels_of(digest.buckets, until, channel_window, now, calendar, target)
     evidence = alerts.Evidence(
         now=now,
         artifacts=judged_runs,
         in_window=judged_runs,
         interval=alerting.interval,
         down_after=down_after,
-        channels=compute_channels(runs, channel_window, now, calendar, target),
+        channels=channels,
         channel_window=channel_window,
         location=peers.location if peers is not None else "",
         last_seen=peers.last_seen if peers is not None else None,

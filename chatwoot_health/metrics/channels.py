@@ -7,9 +7,10 @@ missed run loses nothing, and neither does a run that lacks an inbox.
 
 from __future__ import annotations
 
+import math
 import operator
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from chatwoot_health.artifacts.fast import ArtifactCore, Bucket, buckets_of
@@ -73,9 +74,25 @@ def compute_channels(
     target_minutes: float = RESPONSE_TARGET_MINUTES,
 ) -> list[ChannelOut]:
     merged = merge_buckets(artifacts, since=channel_horizon(window, now) - HOUR)
+    # The current hour was observed only up to the latest run that reported per-inbox data.
+    observed_until = max((a.checked_at for a in artifacts if buckets_of(a)), default=now)
+    return channels_of(merged.values(), observed_until, window, now, calendar, target_minutes)
+
+
+def channels_of(
+    merged: Iterable[Bucket],
+    observed_until: datetime,
+    window: Window,
+    now: datetime,
+    calendar: BusinessCalendar,
+    target_minutes: float = RESPONSE_TARGET_MINUTES,
+) -> list[ChannelOut]:
+    """The channels of merged buckets (one per (inbox, hour), see :func:`merge_buckets`) —
+    from the runs, or from ``check``'s digest of them (:mod:`chatwoot_health.artifacts.recent`).
+    Every sum is independent of the buckets' order, so both give the same numbers."""
     by_channel: dict[str, list[Bucket]] = defaultdict(list)
     history: dict[str, list[Bucket]] = defaultdict(list)
-    for bucket in merged.values():
+    for bucket in merged:
         if bucket.hour > window.end:
             continue
         label = channel_label(bucket.channel_type)
@@ -84,11 +101,6 @@ def compute_channels(
             by_channel[label].append(bucket)
     total = sum(b.incoming_messages for buckets in by_channel.values() for b in buckets)
     result: list[ChannelOut] = []
-    # The current hour was observed only up to the latest run that reported per-inbox data.
-    observed_until = max(
-        (a.checked_at for a in artifacts if buckets_of(a)),
-        default=now,
-    )
     until = min(now, observed_until)
     silences = {label: _silence(buckets, until, calendar) for label, buckets in history.items()}
     # A channel silent through the whole window still appears: its silence is the news.
@@ -98,7 +110,7 @@ def compute_channels(
         events = sum(
             b.first_response_count for b in buckets if b.avg_first_response_seconds is not None
         )
-        weighted = sum(
+        weighted = math.fsum(
             (b.avg_first_response_seconds or 0) * b.first_response_count for b in buckets
         )
         avg_seconds = weighted / events if events else None
@@ -151,8 +163,8 @@ def _silence(buckets: list[Bucket], until: datetime, calendar: BusinessCalendar)
     for bucket in buckets:
         if bucket.hour > last:
             hours[bucket.hour].add(bucket.inbox_id)
-    silent = 0.0
-    for hour, seen in hours.items():
-        if seen >= inboxes:
-            silent += calendar.business_seconds(hour, min(hour + HOUR, until))
-    return silent
+    return math.fsum(
+        calendar.business_seconds(hour, min(hour + HOUR, until))
+        for hour, seen in hours.items()
+        if seen >= inboxes
+    )
