@@ -37,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -67,6 +68,8 @@ from tests.servers.receiver import Receiver  # noqa: E402
 
 TOKEN = "bench-serve-token-0123456789abcdef"
 STEP = timedelta(minutes=5)
+#: RSS growth is counted from here: the server has served its first pages and runs (see main).
+BASELINE_RUN = 20
 CHROMIUM = Path("/usr/bin/chromium")
 STAND_IN = (
     "import sys; sys.path.insert(0, sys.argv[1]);"
@@ -247,7 +250,12 @@ def _latencies(finished: list[float], runs: int, updates: Callable[[], list[floa
 
 
 def memory(
-    live: LiveServer, scheduler: BackgroundScheduler, runs: int, directory: Path, steady: bool
+    live: LiveServer,
+    scheduler: BackgroundScheduler,
+    runs: int,
+    directory: Path,
+    steady: bool,
+    trace: bool = False,
 ) -> list[tuple[int, float]]:
     """RSS every 100 runs. ``steady``: for each run that lands, the oldest artifact goes, as the
     30-day window slides in production (at a 5-minute interval 2,000 runs are a week, and the
@@ -270,7 +278,10 @@ def memory(
     poller = threading.Thread(target=page)
     poller.start()
     base = scheduler.status().generation
-    next_sample = 100
+    next_sample = 10
+    first_snapshot: tracemalloc.Snapshot | None = None
+    if trace:
+        tracemalloc.start(5)
     try:
         while (count := scheduler.status().generation - base) < runs:
             while steady and removed < count:
@@ -280,13 +291,20 @@ def memory(
                 gc.collect()
                 samples.append((count, rss_mb()))
                 print(f"   {count:5d} runs: RSS {samples[-1][1]:.1f} MB", flush=True)
-                next_sample += 100
+                if trace and first_snapshot is None and count >= BASELINE_RUN:
+                    first_snapshot = tracemalloc.take_snapshot()
+                next_sample += 10 if next_sample < 100 else 100
             time.sleep(0.05)
     finally:
         done.set()
         poller.join()
     gc.collect()
     samples.append((scheduler.status().generation - base, rss_mb()))
+    if trace and first_snapshot is not None:
+        top = tracemalloc.take_snapshot().compare_to(first_snapshot, "lineno")
+        print(f"   Python heap growth from run {BASELINE_RUN} (tracemalloc), largest first:")
+        for stat in top[:15]:
+            print(f"      {stat}")
     return samples
 
 
@@ -302,6 +320,11 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="use (and keep) this directory")
     parser.add_argument(
         "--pile-up", action="store_true", help="keep every run in the window (no sliding)"
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help=f"memory phase: where the Python heap grew from run {BASELINE_RUN} on (slower)",
     )
     parser.add_argument(
         "--phase",
@@ -336,10 +359,9 @@ def main() -> None:
                 load_and_visibility(settings, args)
         if args.phase == "all":
             flags = ["--runs", str(args.runs), "--keep", str(root), "--phase", "memory"]
-            subprocess.run(
-                [sys.executable, __file__, *flags, *(["--pile-up"] if args.pile_up else [])],
-                check=True,
-            )
+            flags += ["--pile-up"] if args.pile_up else []
+            flags += ["--tracemalloc"] if args.tracemalloc else []
+            subprocess.run([sys.executable, __file__, *flags], check=True)
     finally:
         if stand_in.stdin is not None:
             stand_in.stdin.close()
@@ -397,14 +419,23 @@ def rss_across_runs(settings: ServeSettings, args: argparse.Namespace) -> None:
     live = start(settings, clock=utc_now, scheduler=scheduler)
     started = time.perf_counter()
     try:
-        samples = memory(live, scheduler, args.runs, settings.artifacts_dir, not args.pile_up)
+        samples = memory(
+            live, scheduler, args.runs, settings.artifacts_dir, not args.pile_up, args.tracemalloc
+        )
     finally:
         live.stop()
     took = time.perf_counter() - started
     final = samples[-1][1]
     runs = samples[-1][0]
     print(f"memory: {runs} runs in {took:.0f} s ({took / runs * 1000:.0f} ms a run)")
-    for after in (100, 200):
+    if args.pile_up:  # the window grew by one run per run
+        first = next(mb for count, mb in samples if count >= BASELINE_RUN)
+        added = runs - BASELINE_RUN
+        print(
+            f"   per run added to the window from run {BASELINE_RUN}: "
+            f"{(final - first) * 1024 * 1024 / added / 1024:+.1f} KiB"
+        )
+    for after in (BASELINE_RUN, 100, 200):
         warm = next((mb for count, mb in samples if count >= after), samples[0][1])
         later = [mb for count, mb in samples if count >= after]
         print(

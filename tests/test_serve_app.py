@@ -25,6 +25,7 @@ from chatwoot_health.alerts import Alert, Severity
 from chatwoot_health.cli import main
 from chatwoot_health.notify import default_state_path, notify
 from chatwoot_health.serve import ServeSettings, run
+from chatwoot_health.serve.app import RANGES
 from tests.serve_support import (
     AT,
     AT_ISO,
@@ -333,6 +334,40 @@ def test_twenty_concurrent_clients(live: LiveServer, admin: httpx.Client) -> Non
     assert [code for code, _ in bodies] == [200] * 20
     assert len({body for _, body in bodies}) == 1  # one computation, shared
     assert time.perf_counter() - started < 20
+
+
+def test_reports_are_computed_one_at_a_time_on_one_thread(history: Path) -> None:
+    """Two 30-day reports at once held two windows in two malloc arenas (issue #11): every
+    report is computed on the one report thread, which ends with the server."""
+
+    def report_threads() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name.startswith("chatwoot-health-report")]
+
+    assert report_threads() == []
+    live = start(serve_settings(history))
+    try:
+        with live.client(timeout=60) as admin:
+            assert sign_in(admin, BREAK_GLASS).status_code == 303
+            cookies = dict(admin.cookies)
+        paths = [DASHBOARD] + [
+            f"{PREFIX}/report.{fmt}?window={window}" for fmt in ("json", "csv") for window in RANGES
+        ]
+        codes: list[int] = []
+
+        def fetch(path: str) -> None:
+            with live.client(cookies=cookies, timeout=60) as client:
+                codes.append(client.get(path).status_code)
+
+        threads = [threading.Thread(target=fetch, args=(path,)) for path in paths]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(90)
+        assert codes == [200] * len(paths)
+        assert len(report_threads()) == 1
+    finally:
+        live.stop()
+    assert report_threads() == []
 
 
 def test_no_artifacts_yet(tmp_path: Path) -> None:

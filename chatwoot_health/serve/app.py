@@ -22,19 +22,21 @@ Pages answer an anonymous request with a redirect to the sign-in form, the API w
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib.resources import files
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio.to_thread
 import httpx
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -44,6 +46,7 @@ from starlette.routing import BaseRoute, Route
 from chatwoot_health.render.context import LiveBlock
 from chatwoot_health.render.prometheus import Family
 from chatwoot_health.serve.auth import Verdict, sign_in, signed_in, start_session
+from chatwoot_health.serve.memory import limit_arenas
 from chatwoot_health.serve.reports import Rendered, ReportService
 from chatwoot_health.serve.runner import ManualRunner, RunUnavailable, Scheduler
 from chatwoot_health.serve.security import (
@@ -58,6 +61,9 @@ from chatwoot_health.serve.security import (
 )
 from chatwoot_health.serve.settings import ServeSettings, session_secret
 
+if TYPE_CHECKING:
+    from chatwoot_health.serve.store import StorePool
+
 log = logging.getLogger("chatwoot_health.serve")
 
 Clock = Callable[[], datetime]
@@ -67,10 +73,16 @@ RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(
 #: The open page asks ``P/state`` this often: a run that lands shows within about a second.
 POLL_SECONDS = 1
 REFRESH_SECONDS = 60
+#: How often the shared store is asked for other locations' new runs.
+STORE_POLL_SECONDS = 2.0
 TOAST_SECONDS = 12
 #: No request this app accepts carries more (a sign-in form is a few hundred bytes).
 MAX_BODY_BYTES = 16 * 1024
 EXIT_CODE_HEADER = "X-Chatwoot-Health-Exit-Code"
+#: The report's warnings (the lines ``report`` prints on stderr), a JSON list of strings.
+WARNINGS_HEADER = "X-Chatwoot-Health-Warnings"
+#: Warnings shown on the page and in that header at most (skipped files can be many).
+MAX_WARNINGS = 5
 #: At shutdown, how long a run in progress may take to finish (uvicorn's graceful shutdown
 #: comes first): SIGTERM ends the process within 10 s.
 STOP_SECONDS = 5.0
@@ -98,22 +110,34 @@ class Urls:
 
 class Marks:
     """Per-process placeholders in the cached dashboard, replaced in each response by that
-    response's CSP nonce and the session's CSRF token (unguessable, so no report text can
-    contain one)."""
+    response's CSP nonce, the session's CSRF token and the report's warnings (unguessable, so no
+    report text can contain one)."""
 
     def __init__(self) -> None:
         self.nonce = "nonce" + secrets.token_hex(16)
         self.csrf = "csrf" + secrets.token_hex(16)
+        self.warnings = "warnings" + secrets.token_hex(16)
 
-    def fill(self, page: str, nonce: str, csrf: str) -> str:
-        return page.replace(self.nonce, nonce).replace(self.csrf, csrf)
+    def fill(self, page: str, nonce: str, csrf: str, warnings: Sequence[str] = ()) -> str:
+        notes = "".join(
+            f'<p class="live-warning" role="alert">{escape(line)}</p>' for line in shown(warnings)
+        )
+        page = page.replace(self.nonce, nonce).replace(self.csrf, csrf)
+        return page.replace(self.warnings, notes)
+
+
+def shown(warnings: Sequence[str]) -> list[str]:
+    """The first :data:`MAX_WARNINGS` warnings, and how many more there are."""
+    if len(warnings) <= MAX_WARNINGS:
+        return list(warnings)
+    return [*warnings[: MAX_WARNINGS - 1], f"… and {len(warnings) - MAX_WARNINGS + 1} more"]
 
 
 def live_block(urls: Urls, marks: Marks) -> LiveBlock:
     from chatwoot_health.render.html import script_json
 
     env = templates()
-    common = {"nonce": marks.nonce, "csrf": marks.csrf}
+    common = {"nonce": marks.nonce, "csrf": marks.csrf, "warnings": marks.warnings}
     config = {
         "page_url": urls.dashboard,
         "state_url": urls.state,
@@ -169,11 +193,13 @@ def create_app(
     Raises :class:`~chatwoot_health.serve.settings.ServeError` if the session secret cannot be
     read or created."""
     secret = session_secret(settings)
+    limit_arenas()  # before the server's threads start (serve.memory)
     runner: Scheduler = scheduler or ManualRunner(settings.check, clock)
     urls = Urls(settings.prefix)
     marks = Marks()
+    store = _store_pool(settings)
     reports = ReportService(
-        settings, clock, lambda: runner.status().generation, live_block(urls, marks)
+        settings, clock, lambda: runner.status().generation, live_block(urls, marks), store
     )
     runner.on_finished(reports.warm)  # the page that notices the run finds it computed
     limiter = RateLimit(settings.login_attempts_per_minute)
@@ -235,7 +261,8 @@ def create_app(
                 csrf=csrf,
                 links=(("Incident log", urls.incidents),),
             )
-        return HTMLResponse(marks.fill(rendered.body, nonce_of(request), csrf))
+        page = marks.fill(rendered.body, nonce_of(request), csrf, rendered.warnings)
+        return HTMLResponse(page)
 
     async def login(request: Request) -> Response:
         if request.method == "GET":
@@ -302,11 +329,10 @@ def create_app(
 
     async def state(request: Request) -> Response:
         status = runner.status()
-        default = await reports.get("json")
-        listing, generation = reports.version()
+        default = await reports.latest("json")
         return JSONResponse(
             {
-                "version": f"{listing}-{generation}",
+                "version": "-".join(str(part) for part in reports.version()),
                 "run": {
                     "running": status.running,
                     "started_at": _iso(status.started_at) or None,
@@ -315,7 +341,11 @@ def create_app(
                     "status": status.run_status,
                     "error": status.error,
                 },
-                "report": {"exit_code": default.exit_code, "error": default.error},
+                "report": {
+                    "exit_code": default.exit_code,
+                    "error": default.error,
+                    "warnings": shown(default.warnings),
+                },
                 "alerts": default.alerts,
             }
         )
@@ -366,11 +396,10 @@ def create_app(
         rendered = await reports.get(fmt, *query)
         if rendered.error is not None:
             return Response(rendered.error + "\n", rendered.status, media_type="text/plain")
-        return Response(
-            rendered.body,
-            media_type=media_type,
-            headers={EXIT_CODE_HEADER: str(rendered.exit_code)},
-        )
+        headers = {EXIT_CODE_HEADER: str(rendered.exit_code)}
+        if rendered.warnings:  # what the CLI says on stderr; the body stays its stdout
+            headers[WARNINGS_HEADER] = json.dumps(shown(rendered.warnings))
+        return Response(rendered.body, media_type=media_type, headers=headers)
 
     async def report_json(request: Request) -> Response:
         return await report_as(request, "json", "application/json")
@@ -419,11 +448,20 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        poll: asyncio.Task[None] | None = None
+        if store is not None:
+            store.open()  # without waiting: a store that is down never keeps the server down
+            poll = asyncio.create_task(reports.poll_store(STORE_POLL_SECONDS))
         runner.start()
         try:
             yield
         finally:
+            if poll is not None:
+                poll.cancel()
             await anyio.to_thread.run_sync(runner.stop, STOP_SECONDS)
+            await anyio.to_thread.run_sync(reports.close)
+            if store is not None:
+                await anyio.to_thread.run_sync(store.close)
 
     app = Starlette(
         routes=routes,
@@ -437,7 +475,17 @@ def create_app(
     app.state.settings = settings
     app.state.scheduler = runner
     app.state.reports = reports
+    app.state.store = store
     return app
+
+
+def _store_pool(settings: ServeSettings) -> StorePool | None:
+    """The shared store's pool (opened by the lifespan), when CHATWOOT_HEALTH_STORE is set."""
+    if settings.report.store is None:
+        return None
+    from chatwoot_health.serve.store import StorePool
+
+    return StorePool(settings.report.store)
 
 
 def _families(

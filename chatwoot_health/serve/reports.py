@@ -5,15 +5,22 @@ Every answer comes from the function ``report`` runs (:func:`_render`), so ``rep
 ``report --format html`` writes, plus the live block. Reports "as of now" are cached per
 (format, window) until the artifacts directory changes (a run lands, ``prune`` deletes) or
 :data:`FRESH_FOR` passes, and concurrent requests for the same report wait for one computation.
+
+Reports are computed one at a time on one thread of their own: a 30-day report holds its 8,640
+runs while it is computed, and two at once on two threads (the page's JSON and HTML after a run)
+held two windows in two malloc arenas — the process settled ~90 MB higher (issue #11). The cache
+keeps the current version only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -21,18 +28,25 @@ from functools import cached_property
 import anyio.to_thread
 
 from chatwoot_health.render.context import LiveBlock
+from chatwoot_health.serve.memory import release_memory
 from chatwoot_health.serve.settings import ServeSettings
+from chatwoot_health.serve.store import UNREACHABLE, Marker, StorePool
+
+log = logging.getLogger("chatwoot_health.serve")
 
 #: A report "as of now" is recomputed at least this often, so that age-based alerts
 #: (``stale_data``) and "last checked N minutes ago" move on an idle directory too.
 FRESH_FOR = 60.0
 #: Reports "as of now" kept at most (the windows people ask for; the oldest goes first).
 MAX_CACHED = 32
-#: What a finished run recomputes ahead of the page's next poll: the state's JSON, the page.
-WARMED: tuple[Key, ...] = (("json", None, None), ("html", None, None))
+#: What a finished run recomputes ahead of the page's next poll, in this order (one thread):
+#: the page, which the open page fetches when it sees the new version, then the state's JSON.
+WARMED: tuple[Key, ...] = (("html", None, None), ("json", None, None))
 
 Clock = Callable[[], datetime]
 Key = tuple[str, float | None, datetime | None]
+#: The artifact files' listing, the runs finished here, the store's marker (see :meth:`version`).
+Version = tuple[int, int, int]
 
 
 @dataclass
@@ -45,6 +59,12 @@ class Rendered:
     error: str | None = None
     status: int = 200
     diagnostics: list[str] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        """What ``report`` would say on stderr: the store could not be read (the report is the
+        local files'), files skipped."""
+        return self.diagnostics
 
     @cached_property
     def alerts(self) -> list[dict[str, str]]:
@@ -75,7 +95,6 @@ def _render(
     from chatwoot_health.report.build import NoData
     from chatwoot_health.report.options import ReportOptions
     from chatwoot_health.report.run import run_report
-    from chatwoot_health.serve.runner import unfreeze
 
     options = ReportOptions.of(settings.report, now, window, None, live=live)
     try:
@@ -88,7 +107,7 @@ def _render(
     except DirectoryError as exc:
         return Rendered("", error=str(exc), status=503)
     finally:
-        unfreeze()
+        release_memory()
     return Rendered(result.text, int(result.exit_code), diagnostics=list(result.diagnostics))
 
 
@@ -101,15 +120,27 @@ class ReportService:
         clock: Clock,
         generation: Callable[[], int],
         block: LiveBlock | None = None,
+        store: StorePool | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.generation = generation
         self.block = block
-        self._cache: dict[Key, tuple[tuple[int, int], float, Rendered]] = {}
+        #: The shared store's pool (CHATWOOT_HEALTH_STORE), and its latest marker (polled).
+        self.store = store
+        self.store_marker: Marker = ()
+        self._cache: dict[Key, tuple[Version, float, Rendered]] = {}
         self._flights: dict[Key, asyncio.Future[Rendered]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._seen: tuple[int, int] = (-1, 0)  # the directory's mtime, the listing's hash
+        #: The one thread reports are computed on (created with the first one).
+        self._thread: ThreadPoolExecutor | None = None
+
+    def close(self) -> None:
+        """At shutdown: let a computation in progress finish, then end the report thread."""
+        if self._thread is not None:
+            self._thread.shutdown(wait=True, cancel_futures=True)
+            self._thread = None
 
     def warm(self) -> None:
         """After a run (from its thread): recompute the reports someone has looked at, so the
@@ -120,9 +151,28 @@ class ReportService:
         for fmt, _, _ in (key for key in WARMED if key in self._cache):
             asyncio.run_coroutine_threadsafe(self.get(fmt), loop)
 
-    def version(self) -> tuple[int, int]:
-        """Changes whenever a run lands or an artifact file is added, deleted or replaced."""
-        return self._listing(), self.generation()
+    def version(self) -> Version:
+        """Changes whenever a run lands or an artifact file is added, deleted or replaced, and
+        with a store, when any location's run is stored or pruned or the store stops or starts
+        answering (:meth:`poll_store`)."""
+        return self._listing(), self.generation(), hash(self.store_marker)
+
+    async def poll_store(self, seconds: float) -> None:
+        """Until cancelled (the app's lifespan): ask the store every ``seconds`` whether runs
+        came in, off the event loop; a new marker makes every cached report stale."""
+        store = self.store
+        if store is None:
+            return
+        while True:
+            marker = await anyio.to_thread.run_sync(store.marker, self.clock())
+            if marker != self.store_marker:
+                if marker == UNREACHABLE or self.store_marker == UNREACHABLE:
+                    log.warning(
+                        "the store %s %s", store.where,
+                        "cannot be read" if marker == UNREACHABLE else "answers again",
+                    )  # fmt: skip
+                self.store_marker = marker
+            await asyncio.sleep(seconds)
 
     def _listing(self) -> int:
         """The artifact files' names and inodes, hashed — read again only when the directory's
@@ -142,6 +192,15 @@ class ReportService:
         except OSError:
             self._seen = (0, 0)
         return self._seen[1]
+
+    async def latest(self, fmt: str) -> Rendered:
+        """The report "as of now", or while it is being recomputed the one before (``P/state``:
+        its answer says the version moved without waiting for the new report)."""
+        key: Key = (fmt, None, None)
+        cached = self._cache.get(key)
+        if cached is not None and key in self._flights:
+            return cached[2]
+        return await self.get(fmt)
 
     async def get(
         self, fmt: str, window: timedelta | None = None, at: datetime | None = None
@@ -171,15 +230,26 @@ class ReportService:
         fmt: str,
         window: timedelta | None,
         at: datetime | None,
-        version: tuple[int, int],
+        version: Version,
     ) -> Rendered:
         now = at if at is not None else self.clock()
         block = self.block if fmt == "html" else None
-        rendered = await anyio.to_thread.run_sync(
-            _render, self.settings, fmt, window, now, at is None, block
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="chatwoot-health-report")
+        rendered = await asyncio.get_running_loop().run_in_executor(
+            self._thread, _render, self.settings, fmt, window, now, at is None, block
         )
         if at is None:
-            self._cache.pop(key, None)
+            # the reports of an older version are served again only while their own are being
+            # recomputed (latest): the others go
+            current = self.version()
+            stale = [
+                k
+                for k, (seen, _, _) in self._cache.items()
+                if k == key or (seen != current and k not in self._flights)
+            ]
+            for old in stale:
+                del self._cache[old]
             while len(self._cache) >= MAX_CACHED:
                 del self._cache[next(iter(self._cache))]
             self._cache[key] = (version, time.monotonic(), rendered)

@@ -20,7 +20,6 @@ never overlap.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import threading
 import time
@@ -32,6 +31,7 @@ from typing import Protocol
 from chatwoot_health.check import CheckOptions, CheckOutcome, run_check
 from chatwoot_health.models.artifact import CheckResult
 from chatwoot_health.probes.chatwoot import ProbeSettings
+from chatwoot_health.serve.memory import release_memory
 
 log = logging.getLogger("chatwoot_health.serve")
 
@@ -192,7 +192,7 @@ class ManualRunner:
             log.error("check: %s", error)
             exit_code = 3
         finally:
-            unfreeze()
+            release_memory()
             with self._state_lock:
                 self._status = RunStatus(
                     running=False,
@@ -210,14 +210,6 @@ class ManualRunner:
                 listener()
             except Exception as exc:
                 log.error("after the run: %s: %s", type(exc).__name__, exc)
-
-
-def unfreeze() -> None:
-    """Undo the ``gc.freeze()`` with which reading artifacts ends (``artifacts.store``: right
-    for a command that exits, a leak for a process that runs for months — every cycle alive at
-    that moment, a finished run's event loop and client among them, would never be collected).
-    Called after each run and each report ``serve`` computes."""
-    gc.unfreeze()
 
 
 def _log_outcome(outcome: CheckOutcome) -> None:
