@@ -23,7 +23,7 @@ from chatwoot_health.metrics.latency import successful_durations
 from chatwoot_health.metrics.percentiles import percentile
 from chatwoot_health.metrics.window import Window
 from chatwoot_health.models.alert import Alert, Criterion, Severity
-from chatwoot_health.models.artifact import FailureSpan
+from chatwoot_health.models.base import FailureSpan
 from chatwoot_health.models.report import ChannelOut, SlaOut, UptimeOut
 from chatwoot_health.quorum import Vote, by_location, votes
 from chatwoot_health.state import State, worst

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import SecretStr
 
-from chatwoot_health.artifacts.store import DEFAULT_ARTIFACTS_DIR
+from chatwoot_health.artifacts import DEFAULT_ARTIFACTS_DIR
 from chatwoot_health.redact import redact_url, register_secret
 from chatwoot_health.thresholds import (
     DEFAULT_BUSINESS_DAYS,

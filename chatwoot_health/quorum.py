@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from chatwoot_health.artifacts.fast import ArtifactCore
-from chatwoot_health.models.artifact import Liveness
+from chatwoot_health.models.base import Liveness
 from chatwoot_health.thresholds import LOCATION_KNOWN_INTERVALS
 
 

@@ -16,14 +16,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Annotated, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias
 
 import msgspec
 
-from chatwoot_health.models.artifact import (
-    Artifact,
+from chatwoot_health.models.base import (
     FailureSpan,
-    InboxHour,
     Liveness,
     failure_span_of,
     find_check,
@@ -31,6 +29,9 @@ from chatwoot_health.models.artifact import (
     liveness_of,
 )
 from chatwoot_health.timeutil import in_range
+
+if TYPE_CHECKING:  # the pydantic model is built only when a file needs it (start-up: ~20 ms)
+    from chatwoot_health.models.artifact import Artifact, InboxHour
 
 AwareInstant = Annotated[datetime, msgspec.Meta(tz=True)]
 #: A finite number (the model's ``allow_inf_nan=False``): NaN fails every bound, ±inf these.
@@ -257,9 +258,9 @@ class IndexedRun:
 
 
 #: What a report reads: a full artifact, the record of a run, or a run from the index's columns.
-ArtifactCore: TypeAlias = Artifact | RunRecord | IndexedRun
+ArtifactCore: TypeAlias = "Artifact | RunRecord | IndexedRun"
 #: One inbox's hourly bucket, from either reading.
-Bucket: TypeAlias = InboxHour | InboxHourRecord
+Bucket: TypeAlias = "InboxHour | InboxHourRecord"
 
 #: A file's run, its instants checked (what the model's validators check).
 RECORD_DECODER = msgspec.json.Decoder(_CheckedRun)
@@ -268,6 +269,6 @@ DETAILED_DECODER = msgspec.json.Decoder(_CheckedDetailedRun)
 
 def buckets_of(artifact: ArtifactCore) -> Sequence[Bucket] | None:
     """The run's per-inbox buckets; None when it has none or was read without them."""
-    if isinstance(artifact, Artifact | DetailedRunRecord):
-        return artifact.inbox_activity
-    return None
+    # Artifact and DetailedRunRecord have them; RunRecord and IndexedRun do not
+    buckets: Sequence[Bucket] | None = getattr(artifact, "inbox_activity", None)
+    return buckets

@@ -18,10 +18,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
-from pydantic import ValidationError
 
+from chatwoot_health.artifacts import DEFAULT_ARTIFACTS_DIR as DEFAULT_ARTIFACTS_DIR
 from chatwoot_health.artifacts.fast import (
     DETAILED_DECODER,
     RECORD_DECODER,
@@ -46,12 +47,13 @@ from chatwoot_health.fileio import (
     read_regular,
     write_text_atomic,
 )
-from chatwoot_health.models.artifact import SCHEMA_VERSION, Artifact
 from chatwoot_health.timeutil import compact_stamp, iso, parse_stamp
 
 #: A real artifact is ~3 KB; a bigger file is skipped (and counted) without being read.
 MAX_ARTIFACT_BYTES = 4 * 1024 * 1024
-DEFAULT_ARTIFACTS_DIR = Path("artifacts/ops/chatwoot-health")
+
+if TYPE_CHECKING:  # the pydantic model is built only when a file needs it (~20 ms of start-up)
+    from chatwoot_health.models.artifact import Artifact
 
 #: ``20261127T004500Z-3f9a1c.json``: the name alone places a file in time, so a report opens
 #: only the files in its window.
@@ -257,8 +259,15 @@ def parse_record(raw: bytes | OSError, detailed: bool = False) -> ArtifactCore:
     return parse_artifact(raw)
 
 
-def parse_artifact(raw: bytes | OSError, model: type[Artifact] = Artifact) -> Artifact:
-    """Parse one file's bytes (or the error reading it); raises ValueError with a reason."""
+def parse_artifact(raw: bytes | OSError, model: type[Artifact] | None = None) -> Artifact:
+    """Parse one file's bytes (or the error reading it) with ``model`` (default
+    :class:`Artifact`); raises ValueError with a reason."""
+    from pydantic import ValidationError
+
+    from chatwoot_health.models.artifact import SCHEMA_VERSION, Artifact
+
+    if model is None:
+        model = Artifact
     if isinstance(raw, NotReadable):
         raise ValueError(raw.strerror)
     if isinstance(raw, OSError):

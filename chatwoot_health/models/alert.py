@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from chatwoot_health.models.artifact import UtcDatetime
+from chatwoot_health.models.base import UtcDatetime
 from chatwoot_health.state import State
 
 

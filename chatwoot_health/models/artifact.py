@@ -9,32 +9,26 @@ reads and writes the files).
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal, Protocol, TypeVar
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
-    PlainSerializer,
 )
 
+# Shared with the fast reader and the report's models; importable from here as before.
+from chatwoot_health.models.base import CheckLike as CheckLike
+from chatwoot_health.models.base import FailureSpan as FailureSpan
+from chatwoot_health.models.base import Liveness as Liveness
+from chatwoot_health.models.base import ProbeLike as ProbeLike
+from chatwoot_health.models.base import UtcDatetime as UtcDatetime
+from chatwoot_health.models.base import failure_span_of, find_check, latencies_of, liveness_of
 from chatwoot_health.redact import redact_url
-from chatwoot_health.timeutil import in_range, iso
 
 SCHEMA_VERSION = 1
-
-#: An instant: a time zone is required (a naive time in a file is rejected, not guessed).
-UtcDatetime = Annotated[
-    AwareDatetime,
-    AfterValidator(in_range),  # UTC, 1970–9000: no overflow after the offset is applied
-    PlainSerializer(lambda moment: iso(moment), return_type=str, when_used="json"),
-]
 
 
 def _is_none(value: object) -> bool:
@@ -206,77 +200,3 @@ def json_schema() -> dict[str, object]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "chatwoot-health artifact, schema version 1"
     return schema
-
-
-# --------------------------------------------------------------------------- verdicts
-# Shared by the model and its fast mirror (artifacts/fast.py), over checks of either kind.
-
-Liveness = Literal["up", "down", "unknown"]
-
-
-class CheckLike(Protocol):
-    """What a verdict reads of a check: :class:`CheckResult` or its fast mirror."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def ok(self) -> bool | None: ...
-    @property
-    def skipped(self) -> bool: ...
-    @property
-    def duration_ms(self) -> float | None: ...
-
-
-_Check = TypeVar("_Check", bound=CheckLike)
-
-
-def find_check(checks: Sequence[_Check], name: str) -> _Check | None:
-    for result in checks:
-        if result.name == name:
-            return result
-    return None
-
-
-def latencies_of(checks: Sequence[CheckLike]) -> tuple[tuple[str, float], ...]:
-    return tuple(
-        (check.name, check.duration_ms)
-        for check in checks
-        if check.ok is True and not check.skipped and check.duration_ms is not None
-    )
-
-
-class ProbeLike(Protocol):
-    """What a failure span reads of a re-probe: :class:`Reprobe` or its fast mirror."""
-
-    @property
-    def at(self) -> datetime: ...
-    @property
-    def ok(self) -> bool | None: ...
-
-
-@dataclass(frozen=True)
-class FailureSpan:
-    """The failed liveness probes of one run: the first and the last, and how many."""
-
-    first: datetime
-    last: datetime
-    probes: int
-
-
-def failure_span_of(
-    checked_at: datetime, liveness: Liveness, reprobes: Sequence[ProbeLike] | None
-) -> FailureSpan | None:
-    """The run's failed liveness probes up to its final verdict, when that verdict is down; a run
-    without re-probes is one probe at ``checked_at``."""
-    if liveness != "down":
-        return None
-    failed = [probe.at for probe in reprobes or () if probe.ok is False]
-    if not failed:
-        return FailureSpan(checked_at, checked_at, 1)
-    return FailureSpan(min(failed[0], checked_at), failed[-1], len(failed))
-
-
-def liveness_of(check: CheckLike | None) -> Liveness:
-    if check is None or check.skipped or check.ok is None:
-        return "unknown"
-    return "up" if check.ok else "down"

@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from chatwoot_health.models.alert import Alert
-from chatwoot_health.models.artifact import UtcDatetime
+from chatwoot_health.models.base import UtcDatetime
 from chatwoot_health.state import Colour, State
 from chatwoot_health.thresholds import RESPONSE_TARGET_MINUTES
 
