@@ -16,7 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from chatwoot_health.demo import Scenario, make_artifact
 from chatwoot_health.metrics.channels import merge_buckets
 from chatwoot_health.sqlite import DB_NAME
 from chatwoot_health.sqlite import DB_NAME as DEFAULT_NAME
+from chatwoot_health.timeutil import parse_stamp
 
 REPO = Path(__file__).resolve().parent.parent
 END = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -534,3 +535,27 @@ def test_runs_left_without_buckets_never_change_the_merge(
 
     assert merged(warm.artifacts) == merged(cold.artifacts)
     assert len(merged(cold.artifacts)) > 0
+
+
+def test_names_become_the_same_instants_at_c_speed() -> None:
+    """The listing's fast reading of a name's stamp is parse_stamp's, error for error."""
+    rng = random.Random(3)
+    stamps = ["20261127T240000Z", "20261127T235960Z", "20260229T000000Z", "20240229T000000Z"]
+    stamps += ["00000101T000000Z", "19691231T235959Z", "90000101T000000Z", "90000101T000001Z"]
+    stamps += ["20261300T000000Z", "20261127T009900Z", "2026112٧T000000Z"]  # a non-ASCII digit
+    for _ in range(20000):
+        year = rng.choice([0, 1969, 1970, 2024, 2026, 8999, 9000, 9001])
+        stamps.append(
+            f"{year:04d}{rng.randint(0, 13):02d}{rng.randint(0, 32):02d}T"
+            f"{rng.randint(0, 25):02d}{rng.randint(0, 61):02d}{rng.randint(0, 61):02d}Z"
+        )
+
+    def outcome(parse: Callable[[str], datetime], stamp: str) -> object:
+        try:
+            moment = parse(stamp)
+        except ValueError as exc:
+            return str(exc)
+        return moment, moment.tzinfo
+
+    for stamp in stamps:
+        assert outcome(store._stamp, stamp) == outcome(parse_stamp, stamp), stamp

@@ -47,7 +47,7 @@ from chatwoot_health.fileio import (
     read_regular,
     write_text_atomic,
 )
-from chatwoot_health.timeutil import compact_stamp, iso, parse_stamp
+from chatwoot_health.timeutil import EARLIEST, LATEST, compact_stamp, iso, parse_stamp
 
 #: A real artifact is ~3 KB; a bigger file is skipped (and counted) without being read.
 MAX_ARTIFACT_BYTES = 4 * 1024 * 1024
@@ -203,7 +203,7 @@ class ArtifactDirectory:
         for name in sorted([name for name in self._names if low <= name < high]):
             if len(name) > 21 and name.endswith(".json") and FILE_NAME.match(name):
                 try:
-                    selected.append((parse_stamp(name[:16]), name))
+                    selected.append((_stamp(name[:16]), name))
                 except ValueError as exc:
                     misnamed.append((name, f"not a valid artifact name: {exc}"))
         return selected, misnamed
@@ -226,6 +226,20 @@ class ArtifactDirectory:
             return stamp if first is not None else None
         # The oldest-looking name is an impossible instant (hostile or broken): sort, once.
         return next((s for name in sorted(valid) if (s := stamp_of(name)) is not None), None)
+
+
+def _stamp(stamp: str) -> datetime:
+    """:func:`parse_stamp` for a name :data:`FILE_NAME` matched, at C speed: ``fromisoformat``
+    reads the basic form (``20261127T004500Z``) as exactly the same instant, UTC, and rejects
+    the same impossible dates; anything it does not take, or takes outside 1970–9000 or with
+    other than ASCII digits, goes to ``parse_stamp`` for its message (a year is 105,000 names)."""
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return parse_stamp(stamp)
+    if stamp.isascii() and EARLIEST <= moment <= LATEST:
+        return moment
+    return parse_stamp(stamp)
 
 
 def list_artifact_files(
