@@ -1,0 +1,92 @@
+"""The shared notification state (issue #14) over a real PostgreSQL: the same flow as the SQLite
+state (chatwoot_health/notify/state_flow.py) in PostgreSQL's spelling — episodes, the outbox,
+deliveries to a real HTTP receiver, the incident log, and issue #10's overlapping first runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from chatwoot_health.notify import notify, webhook_channel
+from chatwoot_health.notify.state_pg import PgNotifyStore
+from chatwoot_health.store import db
+from tests.factory import T0
+from tests.servers.receiver import Receiver
+from tests.store_support import store_dsn
+from tests.test_notify_state import INSTANCE, M, service_down
+
+__all__ = ["store_dsn"]
+START = f"chatwoot-health/chat.example.com/service_down/{T0:%Y-%m-%dT%H:%M:%SZ}/start"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as server:
+        yield server
+
+
+@pytest.fixture
+def shared(store_dsn: str) -> Iterator[psycopg.Connection[Any]]:
+    db.migrate(store_dsn)
+    connection = db.connect(store_dsn)
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def test_an_episode_is_one_start_and_one_resolution_with_its_deliveries(
+    shared: psycopg.Connection[Any], receiver: Receiver, tmp_path: Path
+) -> None:
+    local = tmp_path / "state.db"  # not used: the shared state is
+    channels = webhook_channel(receiver.url())
+    store = PgNotifyStore(shared, INSTANCE)
+    for minute, active in ((0, True), (5, True), (10, False), (15, False)):
+        alerts = [service_down()] if active else []
+        outcome = notify(local, alerts, T0 + minute * M, INSTANCE, channels, backend=store)
+        assert outcome.failures == []
+    assert [got.json()["id"] for got in receiver.received] == [START, START[:-5] + "resolve"]
+    (episode,) = store.episodes(T0, T0 + 20 * M, INSTANCE)
+    assert episode.ended_at == T0 + 10 * M and not episode.seeded
+    assert [(d.kind, d.attempts, d.delivered_at is not None) for d in episode.deliveries] == [
+        ("start", 1, True),
+        ("resolve", 1, True),
+    ]
+    assert store.episodes(T0, T0 + 20 * M, "https://other.example.com") == []
+    assert not local.exists()
+
+
+def test_a_later_run_seeding_an_earlier_runs_new_alert_leaves_it_to_that_run(
+    shared: psycopg.Connection[Any], receiver: Receiver, tmp_path: Path
+) -> None:
+    """As the SQLite state's test of the same name: the earlier run takes its seed back."""
+    channels = webhook_channel(receiver.url())
+    store = PgNotifyStore(shared, INSTANCE)
+    later = notify(
+        tmp_path / "state.db",
+        [service_down()],
+        T0 + timedelta(milliseconds=80),
+        INSTANCE,
+        channels,
+        previous_alerts=lambda: [service_down()],
+        backend=store,
+    )
+    assert later.started == [] and receiver.received == []
+    earlier = notify(
+        tmp_path / "state.db",
+        [service_down()],
+        T0,
+        INSTANCE,
+        channels,
+        previous_alerts=lambda: [],
+        backend=store,
+    )
+    assert earlier.started == ["service_down"] and earlier.failures == []
+    assert [got.json()["id"] for got in receiver.received] == [START]
+    (episode,) = store.episodes(T0, T0 + 10 * M)
+    assert not episode.seeded and episode.started_at == T0
