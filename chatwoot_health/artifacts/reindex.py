@@ -12,7 +12,7 @@ from pathlib import Path
 
 import msgspec
 
-from chatwoot_health.artifacts.fast import DETAILED_DECODER, DetailedRunRecord, RunHead
+from chatwoot_health.artifacts.fast import DETAILED_DECODER, DetailedRunRecord, IndexedRun, RunHead
 from chatwoot_health.artifacts.index import (
     Identity,
     IndexUnavailable,
@@ -117,14 +117,19 @@ def compare(directory: Path) -> Comparison:
             elif found is None or row.identity != found[0]:
                 result.differences.append(f"changed since indexed: {name}")
             elif (decoded := runs.decode(row.blob, detailed=True)) is None or (
-                runs.indexed_run(row) is None
+                (head := runs.indexed_run(row)) is None
             ):
                 result.differences.append(f"damaged row: {name}")
             elif msgspec.msgpack.encode(decoded) != msgspec.msgpack.encode(found[1]) or (
-                row.head != msgspec.msgpack.encode(RunHead.of(found[1]))
-                or row.keys != bucket_keys(found[1])
+                _head(head) != RunHead.of(found[1]) or row.keys != bucket_keys(found[1])
             ):
                 # (compared as encoded: the file's record is of the checked subclass)
                 result.differences.append(f"row differs from the file: {name}")
         result.differences.extend(f"row without a file: {name}" for name in sorted(rows))
     return result
+
+
+def _head(run: IndexedRun) -> RunHead:
+    return RunHead(
+        run.checked_at, run.status, run.instance, run.location, run.liveness, run.latencies
+    )
