@@ -103,6 +103,7 @@ def run_rounds(commands: dict[str, Command], rounds: int) -> dict[str, list[floa
                 shell=isinstance(command.argv, str),
                 check=False,
                 stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,  # the alerts' lines
                 env=command.env,
             )
             times[label].append(time.perf_counter() - started)

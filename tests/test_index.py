@@ -134,6 +134,26 @@ def test_prune_removes_the_rows_of_the_files_it_deletes(
     assert index_cli(runner, artifacts, "--check")[0] == 0
 
 
+def test_prune_removes_the_rows_of_files_deleted_by_hand(
+    artifacts: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file deleted by hand outside every report's window: its row goes with the next prune,
+    even one that deletes nothing."""
+    assert index_cli(runner, artifacts, "--rebuild")[0] == 0
+    oldest = sorted(artifacts.glob("*.json"))[:3]
+    for path in oldest:
+        path.unlink()
+    report(runner, artifacts, "--window", "24h")  # its window is far from them
+    assert rows(artifacts) == 2880
+    result = runner.invoke(
+        main, ["prune", "--older-than", "90d", "--artifacts-dir", str(artifacts)]
+    )
+    assert result.exit_code == 0, result.output
+    assert rows(artifacts) == 2877
+    assert index_cli(runner, artifacts, "--check")[0] == 0
+    assert report(runner, artifacts) == files_only(runner, artifacts, monkeypatch)
+
+
 def test_a_file_rewritten_under_its_name_is_read_again(
     artifacts: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -274,6 +274,17 @@ class RunIndex:
         except sqlite3.Error as exc:
             raise self._unavailable(exc) from None
 
+    def gone(self, directory: Path) -> list[str]:
+        """The rows whose file the directory no longer lists (none when either cannot be read).
+        The rows are read before the directory is listed: ``check`` writes its file before it
+        adds its row, so a row read is never of a file still to come."""
+        try:
+            indexed = [name for (name,) in self._db.execute("SELECT name FROM index_runs")]
+            present = set(os.listdir(directory))
+        except (sqlite3.Error, OSError):
+            return []
+        return [name for name in indexed if name not in present]
+
     def _unavailable(self, exc: sqlite3.Error) -> IndexUnavailable:
         """Busy: quietly nothing. Damaged: moved aside (the next run starts afresh), one line."""
         if sqlite.is_busy(exc):
@@ -410,13 +421,13 @@ def _crc(blob: bytes, head: bytes, keys: bytes) -> int:
 
 
 def forget(directory: Path, names: Sequence[str]) -> None:
-    """Remove the rows of deleted files (``prune``); quietly left to a later run when locked."""
-    if not names:
-        return
+    """Remove the rows of deleted files (``prune``): those named, and every other row whose file
+    is no longer in the directory — deleted by hand, outside any report's window (a report
+    removes the rows of its window's files only). Quietly left to a later run when locked."""
     runs = RunIndex.open(directory, create=False)
     if runs is not None:
         with runs:
-            runs.update(removed=names)
+            runs.update(removed=sorted({*names, *runs.gone(directory)}))
 
 
 def _prepare(db: sqlite3.Connection, path: Path) -> tuple[bytes, bytes] | None:
