@@ -492,7 +492,8 @@ def recent_digest(
         return None
     # The buckets are the digest's: the runs are read without them, through the run index.
     found = read_window(listing, start, now, detail_since=now + hour, index=True)
-    return Recent(list(found.artifacts), listing.first_time(), digest, start)
+    # When monitoring began (``first``) counts for the banners' uptime only: not judged here.
+    return Recent(list(found.artifacts), None, digest, start)
 
 
 def judge_alerts(

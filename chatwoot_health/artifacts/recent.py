@@ -45,8 +45,8 @@ from chatwoot_health.timeutil import compact_stamp
 
 #: The tables' layout; another value in ``recent_meta`` drops and rebuilds them.
 VERSION = "1"
-#: Seconds an overlapping run waits for the other's transaction.
-BUSY_TIMEOUT = 5.0
+#: Seconds an overlapping run waits for the other's transaction (then it reads the files).
+BUSY_TIMEOUT = 1.0
 #: More names than this to take in at once: rebuilt from the files in one pass instead.
 MAX_MISSING = 48
 #: Rows older than the horizon by more than this are deleted.
