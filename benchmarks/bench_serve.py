@@ -90,6 +90,13 @@ def make_history(directory: Path, end: datetime) -> int:
     return count
 
 
+#: RSS readings per sample, READ_EVERY seconds apart: a report computed at that moment holds its
+#: window (tens of MB, handed back when it is done), so one reading is the resting size or a peak
+#: by chance; the lowest of a second's readings is the resting size, the highest a peak.
+READINGS, READ_EVERY = 10, 0.1
+Sample = tuple[int, float, float]  # runs, lowest and highest RSS in MB
+
+
 def rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -133,7 +140,7 @@ def scheduler_for(
 
 @contextlib.contextmanager
 def signed_in(live: LiveServer) -> Iterator[httpx.Client]:
-    with live.client(timeout=30) as client:
+    with live.client(timeout=120) as client:
         assert sign_in(client, BREAK_GLASS).status_code == 303
         yield client
 
@@ -256,11 +263,12 @@ def memory(
     directory: Path,
     steady: bool,
     trace: bool = False,
-) -> list[tuple[int, float]]:
-    """RSS every 100 runs. ``steady``: for each run that lands, the oldest artifact goes, as the
-    30-day window slides in production (at a 5-minute interval 2,000 runs are a week, and the
-    window holds 8,640 runs throughout); otherwise the runs pile up in the window (+23 %)."""
-    samples: list[tuple[int, float]] = []
+) -> list[Sample]:
+    """RSS after every 10 runs up to 100, then every 100 (the lowest and highest of a second).
+    ``steady``: for each run that lands, the oldest artifact goes, as the 30-day window slides in
+    production (at a 5-minute interval 2,000 runs are a week, and the window holds 8,640 runs
+    throughout); otherwise the runs pile up in the window (+23 %)."""
+    samples: list[Sample] = []
     done = threading.Event()
     oldest = sorted(p for p in directory.iterdir() if FILE_NAME.match(p.name))
     removed = 0
@@ -288,9 +296,9 @@ def memory(
                 oldest[removed].unlink()
                 removed += 1
             if count >= next_sample:
-                gc.collect()
-                samples.append((count, rss_mb()))
-                print(f"   {count:5d} runs: RSS {samples[-1][1]:.1f} MB", flush=True)
+                samples.append(sample(count))
+                _, low, high = samples[-1]
+                print(f"   {count:5d} runs: RSS {low:.1f}–{high:.1f} MB", flush=True)
                 if trace and first_snapshot is None and count >= BASELINE_RUN:
                     first_snapshot = tracemalloc.take_snapshot()
                 next_sample += 10 if next_sample < 100 else 100
@@ -298,8 +306,7 @@ def memory(
     finally:
         done.set()
         poller.join()
-    gc.collect()
-    samples.append((scheduler.status().generation - base, rss_mb()))
+    samples.append(sample(scheduler.status().generation - base))
     if trace and first_snapshot is not None:
         top = tracemalloc.take_snapshot().compare_to(first_snapshot, "lineno")
         print(f"   Python heap growth from run {BASELINE_RUN} (tracemalloc), largest first:")
@@ -328,10 +335,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--phase",
-        choices=["all", "memory"],
+        choices=["all", "load", "memory"],
         default="all",
         help="all: load and visibility here, then memory in a fresh process (so the load's heap "
-        "is not counted); memory: that process",
+        "is not counted); load: only the first; memory: only that process",
     )
     args = parser.parse_args()
 
@@ -414,6 +421,15 @@ def load_and_visibility(settings: ServeSettings, args: argparse.Namespace) -> No
         live.stop()
 
 
+def sample(count: int) -> Sample:
+    gc.collect()
+    readings = []
+    for _ in range(READINGS):
+        readings.append(rss_mb())
+        time.sleep(READ_EVERY)
+    return count, min(readings), max(readings)
+
+
 def rss_across_runs(settings: ServeSettings, args: argparse.Namespace) -> None:
     scheduler, _ = scheduler_for(settings, interval=0.05, liveness=0.01)
     live = start(settings, clock=utc_now, scheduler=scheduler)
@@ -425,23 +441,23 @@ def rss_across_runs(settings: ServeSettings, args: argparse.Namespace) -> None:
     finally:
         live.stop()
     took = time.perf_counter() - started
-    final = samples[-1][1]
     runs = samples[-1][0]
     print(f"memory: {runs} runs in {took:.0f} s ({took / runs * 1000:.0f} ms a run)")
-    if args.pile_up:  # the window grew by one run per run
-        first = next(mb for count, mb in samples if count >= BASELINE_RUN)
-        added = runs - BASELINE_RUN
-        print(
-            f"   per run added to the window from run {BASELINE_RUN}: "
-            f"{(final - first) * 1024 * 1024 / added / 1024:+.1f} KiB"
-        )
-    for after in (BASELINE_RUN, 100, 200):
-        warm = next((mb for count, mb in samples if count >= after), samples[0][1])
-        later = [mb for count, mb in samples if count >= after]
-        print(
-            f"   from run {after}: RSS {warm:.1f} MB, at the end {final:.1f} MB (growth "
-            f"{final - warm:+.1f} MB; range {min(later):.1f}–{max(later):.1f} MB)"
-        )
+    for label, at in (("resting (lowest)", 1), ("peak (highest)", 2)):
+        values = [(taken[0], taken[at]) for taken in samples]
+        final = values[-1][1]
+        for after in (BASELINE_RUN, 100, 200):
+            warm = next((mb for count, mb in values if count >= after), values[0][1])
+            later = [mb for count, mb in values if count >= after]
+            print(
+                f"   {label}: from run {after} {warm:.1f} MB, at the end {final:.1f} MB (growth "
+                f"{final - warm:+.1f} MB; range {min(later):.1f}–{max(later):.1f} MB)"
+            )
+        if args.pile_up:  # the window grew by one run per run
+            first = next(mb for count, mb in values if count >= BASELINE_RUN)
+            per_run = (final - first) * 1024 / (runs - BASELINE_RUN)
+            print(f"   {label}: per run added to the window from run {BASELINE_RUN}: "
+                  f"{per_run:+.1f} KiB")  # fmt: skip
 
 
 if __name__ == "__main__":

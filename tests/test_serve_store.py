@@ -1,7 +1,8 @@
 """``serve`` over the shared store (issue #14) with a real PostgreSQL and uvicorn on 127.0.0.1:
 every location's runs in its reports, byte for byte the CLI's; a run stored by another location
 noticed without a request re-reading the window; the store stopped → the local files and the
-warning, on the page and beside the API's bytes; the connection pool closed at shutdown."""
+warning, on the page and beside the API's bytes; the incident log from the shared alert state; the
+connection pool closed at shutdown."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from chatwoot_health.models.artifact import Artifact
@@ -115,6 +117,19 @@ def test_serve_reports_every_location_from_the_store_with_the_cli_bytes(
             ("a", 24),
             ("bb", 24),
         ]
+        # the incident log: the alert state the hosts share in the store
+        with psycopg.connect(store_dsn, autocommit=True) as connection:
+            connection.execute(
+                "INSERT INTO notify_episodes (instance, alert, severity, title, message, "
+                "started_at, ended_at, end_reason, pushed) VALUES (%s, 'service_down', "
+                "'critical', 'Chatwoot is down', 'seen from two locations', %s, %s, "
+                "'resolved', true)",
+                ("https://chat.example.com", AT - timedelta(hours=1), AT - timedelta(minutes=40)),
+            )
+        log = client.get(f"{PREFIX}/incidents?range=24h")
+        assert log.status_code == 200
+        assert "Chatwoot is down" in log.text
+        assert "20 min" in log.text
         store = live.app.state.store
         assert isinstance(store, StorePool)
         assert not store.closed
@@ -187,7 +202,10 @@ def test_a_stopped_store_falls_back_to_the_files_with_the_warning(
             page = client.get(f"{PREFIX}/")
             assert page.status_code == 200
             assert 'class="live-warning" role="alert">cannot connect to the store' in page.text
-            for text in (answer.text, page.text, json.dumps(state)):
+            log = client.get(f"{PREFIX}/incidents")
+            assert log.status_code == 200
+            assert "the alert state beside the artifacts is shown instead" in log.text
+            for text in (answer.text, page.text, json.dumps(state), log.text):
                 assert PASSWORD not in text
                 assert "Traceback" not in text
         finally:

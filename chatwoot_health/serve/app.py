@@ -357,7 +357,9 @@ def create_app(
                 request, "Incident log", f"range must be one of {', '.join(RANGES)}", 400
             )
         now = clock()
-        episodes, note = await anyio.to_thread.run_sync(_episodes, settings, now, RANGES[label])
+        episodes, note = await anyio.to_thread.run_sync(
+            _episodes, settings, now, RANGES[label], store
+        )
         return page(
             "incidents.html.j2",
             request,
@@ -517,20 +519,31 @@ def _families(
 
 
 def _episodes(
-    settings: ServeSettings, now: datetime, length: timedelta
+    settings: ServeSettings, now: datetime, length: timedelta, shared: StorePool | None = None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """The incident log rows, newest first, from the notification state beside the artifacts."""
+    """The incident log rows, newest first, from the alert state: the one the hosts share in
+    the store when there is one (``check`` keeps it there), else the one beside the artifacts."""
     from chatwoot_health.notify import default_state_path
     from chatwoot_health.notify.state import NotifyStore, StateUnavailable
 
-    path = default_state_path(settings.artifacts_dir)
-    if not path.is_file():
-        return [], "No alert has been recorded yet: the alert state is written by the runs."
-    try:
-        with NotifyStore(path) as store:
-            records = store.episodes(now - length, now)
-    except StateUnavailable as exc:
-        return [], f"The alert state could not be read: {exc}"
+    note = None
+    records = None
+    if shared is not None:
+        try:
+            records = shared.episodes(now - length, now)
+        except StateUnavailable as exc:
+            note = f"{exc}: the alert state beside the artifacts is shown instead."
+    if records is None:
+        path = default_state_path(settings.artifacts_dir)
+        if not path.is_file():
+            return [], note or (
+                "No alert has been recorded yet: the alert state is written by the runs."
+            )
+        try:
+            with NotifyStore(path) as local:
+                records = local.episodes(now - length, now)
+        except StateUnavailable as exc:
+            return [], f"The alert state could not be read: {exc}"
     rows = []
     for record in reversed(records):
         deliveries = []
@@ -561,4 +574,4 @@ def _episodes(
                 "seeded": record.seeded,
             }
         )
-    return rows, None
+    return rows, note

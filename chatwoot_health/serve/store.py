@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     import psycopg
     from psycopg_pool import ConnectionPool
 
+    from chatwoot_health.notify.state_flow import EpisodeRecord
+
 log = logging.getLogger("chatwoot_health.serve")
 
 #: How often the store is asked whether runs came in (other locations' runs show this late).
@@ -95,3 +97,19 @@ class StorePool:
         except (psycopg.Error, PoolTimeout):
             return UNREACHABLE
         return tuple(row) if row else UNREACHABLE
+
+    def episodes(self, since: datetime, until: datetime) -> list[EpisodeRecord]:
+        """The incident log's episodes from the alert state the hosts share in the store
+        (every instance, oldest first); raises ``StateUnavailable`` (one line, no password)."""
+        from psycopg_pool import PoolTimeout
+
+        from chatwoot_health.notify.state import StateUnavailable
+        from chatwoot_health.notify.state_pg import PgNotifyStore
+
+        try:
+            with self.pool.connection() as connection:
+                return PgNotifyStore(connection, "").episodes(since, until)
+        except PoolTimeout:
+            raise StateUnavailable(
+                f"the store {self.where} did not answer within {CONNECT_TIMEOUT} s"
+            ) from None
