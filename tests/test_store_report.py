@@ -102,7 +102,9 @@ def test_three_locations_in_the_store_give_locations_and_the_quorums_uptime(
          "expected_checks": 24, "coverage_percent": 100.0, "response_time": untimed},
     ]  # fmt: skip
     # the timeline's bars count the quorum's slots too: 12 an hour, slots 10 and 11 down
-    bars = [(bar["up"], bar["down"], bar["expected"]) for bar in data["timeline"]]  # type: ignore[index]
+    timeline = data["timeline"]
+    assert isinstance(timeline, list)
+    bars = [(bar["up"], bar["down"], bar["expected"]) for bar in timeline]
     assert bars == [(10, 2, 12), (12, 0, 12)]
     assert data["response_time"]["samples"] == 44  # type: ignore[index]
     alerts = {alert["name"] for alert in data["alerts"]}  # type: ignore[attr-defined]

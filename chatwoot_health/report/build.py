@@ -132,10 +132,12 @@ def build_report(options: ReportOptions, extra: SectionProvider | None = None) -
         uptime = stored.uptime(uptime, options.location)
         locations = stored.locations(options.location) if stored.several else None
     target_minutes = options.sla_target.total_seconds() / 60
-    channel_runs = artifacts if stored is None else stored.channel_runs()
-    channels = compute_channels(
-        channel_runs, windows.channels, now, options.calendar, target_minutes
-    )
+    if stored is None:
+        channels = compute_channels(
+            artifacts, windows.channels, now, options.calendar, target_minutes
+        )
+    else:  # the buckets merged in SQL
+        channels = stored.channels(windows.channels, now, options.calendar, target_minutes)
     sections = extra(artifacts, windows) if extra is not None else ExtraSections()
     here = options.location if stored is not None else ""  # the files: exactly as before
     active = _alerts(options, windows, artifacts, in_window, uptime, channels, sections, here)

@@ -17,14 +17,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
-from chatwoot_health.artifacts.fast import ArtifactCore, DetailedRunRecord
+from chatwoot_health.artifacts.fast import ArtifactCore
 from chatwoot_health.artifacts.store import ArtifactSet
+from chatwoot_health.metrics.business_hours import BusinessCalendar
+from chatwoot_health.metrics.channels import channels_of
 from chatwoot_health.metrics.latency import ResponseTime, percentiles_out
 from chatwoot_health.metrics.uptime import expected_runs, uptime_colour
 from chatwoot_health.metrics.window import Window
-from chatwoot_health.models.report import LocationOut, PercentilesOut, UptimeOut
+from chatwoot_health.models.report import ChannelOut, LocationOut, PercentilesOut, UptimeOut
 from chatwoot_health.quorum import by_location, known_since, slot_bars, votes
-from chatwoot_health.thresholds import LOCATION_KNOWN_INTERVALS
+from chatwoot_health.thresholds import LOCATION_KNOWN_INTERVALS, RESPONSE_TARGET_MINUTES
 
 if TYPE_CHECKING:
     from chatwoot_health.store.runs import Percentiles, ReportRows
@@ -124,22 +126,20 @@ class StoredWindow:
             (p.median, p.p90) if (p := found.get(index)) else (None, None) for index in range(count)
         ]
 
-    def channel_runs(self) -> list[ArtifactCore]:
-        """The channels' buckets, merged in SQL, as one run observed when the latest run with
-        buckets was (what ``compute_channels`` reads)."""
+    def channels(
+        self,
+        window: Window,
+        now: datetime,
+        calendar: BusinessCalendar,
+        target_minutes: float = RESPONSE_TARGET_MINUTES,
+    ) -> list[ChannelOut]:
+        """The channels of the buckets merged in SQL (``merge_buckets``'s), observed until the
+        latest run that had any (``compute_channels``' numbers)."""
         rows = self.rows
-        if rows is None or rows.buckets_seen is None:
+        if rows is None:
             return []
-        merged = DetailedRunRecord(
-            schema_version=1,
-            checked_at=rows.buckets_seen,
-            status="unknown",
-            instance=rows.instance,
-            checks=[],
-            tool_version="",
-            inbox_activity=rows.buckets,
-        )
-        return [merged]
+        seen = rows.buckets_seen or now
+        return channels_of(rows.buckets, seen, window, now, calendar, target_minutes)
 
     def locations(self, default: str) -> list[LocationOut]:
         """Each location's runs in the window, up and down, its uptime, coverage and
