@@ -1,6 +1,6 @@
 """The shared store's costs (issue #14), against a local PostgreSQL (tests/servers/postgres_server).
 
-    python benchmarks/bench_store.py [--pairs 21] [--size-runs 2000] [--report-runs 3]
+    python benchmarks/bench_store.py [--pairs 21] [--size-runs 2000] [--report-runs 7]
 
 (a) ``check``'s added cost for the store write: whole ``check --liveness-only`` processes against
     the Chatwoot stand-in, A with CHATWOOT_HEALTH_STORE set, B without, interleaved (each pair in a
@@ -9,9 +9,10 @@
     minutes) stored in health_runs — pg_total_relation_size of its partitions, indexes and TOAST
     included — against the same runs' artifact files (bytes, and 4 KiB blocks on disk), both
     scaled to a month of one location (8,640 runs).
-(c) ``report --format json`` over 30 days from the store (3 locations × 8,640 = 25,920 runs)
-    against the same report from one location's files (8,640; the run index warm), medians of
-    ``--report-runs`` interleaved runs.
+(c) ``report --format json`` over 30 days from the store (3 locations × 8,640 = 25,920 runs;
+    aggregated in SQL, see store.runs.read_report) against the same report from one location's
+    files (8,640; the run index warm): ``--report-runs`` pairs, each in a random order; medians
+    and the median of the pairs' ratios (the machine is shared: the ratio is the steadier).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from tests.servers.chatwoot_server import ChatwootServer  # noqa: E402
 from tests.servers.postgres_server import start_postgres  # noqa: E402
 
 LIMIT_MS = 50.0
+REPORT_LIMIT_S = 2.0  # the spec's report budget
 MONTH = 8640  # runs of one location in 30 days, every 5 minutes
 INTERVAL = timedelta(minutes=5)
 END = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -163,22 +165,31 @@ def report_times(dsn: str, repeats: int, root: Path) -> None:
     cli(args, files_env), cli(args, store_env)  # the run index, the caches
     from_files: list[float] = []
     from_store: list[float] = []
-    for _ in range(repeats):
-        from_files.append(cli(args, files_env))
-        from_store.append(cli(args, store_env))
+    rng = random.Random(12)
+    for _ in range(repeats):  # each pair in a random order
+        order = [(from_files, files_env), (from_store, store_env)]
+        rng.shuffle(order)
+        for times, env in order:
+            times.append(cli(args, env))
     f_med, s_med = statistics.median(from_files), statistics.median(from_store)
-    print(f"(c) report --window 30d --format json, median of {repeats}:")
-    print(f"    from the store, 3 locations × {MONTH} runs: {s_med:.2f} s")
-    print(f"    from one location's files ({MONTH} runs, index warm): {f_med:.2f} s")
-    print(f"    store ÷ files: {s_med / f_med:.2f}; per run: {s_med / (3 * MONTH) * 1e6:.0f} µs "
-          f"vs {f_med / MONTH * 1e6:.0f} µs")  # fmt: skip
+    ratio = statistics.median(s / f for s, f in zip(from_store, from_files, strict=True))
+    verdict = "met" if s_med < REPORT_LIMIT_S else "MISSED"
+    print(f"(c) report --window 30d --format json, median of {repeats} interleaved pairs:")
+    print(f"    from the store, 3 locations × {MONTH} runs: {s_med:.2f} s "
+          f"(min {min(from_store):.2f}); limit {REPORT_LIMIT_S:.0f} s: {verdict}")  # fmt: skip
+    print(f"    from one location's files ({MONTH} runs, index warm): {f_med:.2f} s "
+          f"(min {min(from_files):.2f})")  # fmt: skip
+    per_run = f"{s_med / (3 * MONTH) * 1e6:.0f} µs vs {f_med / MONTH * 1e6:.0f} µs"
+    print(f"    store ÷ files: {s_med / f_med:.2f} (median of the pairs' ratios {ratio:.2f}); "
+          f"per run: {per_run}")  # fmt: skip
+    print(f"    load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", type=int, default=21)
     parser.add_argument("--size-runs", type=int, default=2000)
-    parser.add_argument("--report-runs", type=int, default=3)
+    parser.add_argument("--report-runs", type=int, default=7)
     parser.add_argument("--skip", default="", help="letters of the parts to skip, e.g. c")
     args = parser.parse_args()
     server = start_postgres(migrate=False)
