@@ -369,8 +369,8 @@ class ReportQuery:
 
 
 def read_report(connection: Connection, dsn: str, query: ReportQuery) -> ReportRows | None:
-    """The report's aggregates over the instance of the latest run in the reach; None when the
-    reach holds no run. Raises ``StoreError``."""
+    """The report's aggregates over the instance of the latest run in the reach, every read in
+    one snapshot (REPEATABLE READ); None when the reach holds no run. Raises ``StoreError``."""
     import psycopg
 
     try:
@@ -391,7 +391,9 @@ def read_report(connection: Connection, dsn: str, query: ReportQuery) -> ReportR
             "last_bar": query.bars - 1,
             "detail": query.detail_since,
         }
-        with connection.transaction():  # one snapshot; the settings for these reads only
+        with connection.transaction():
+            # one snapshot, and the settings for these reads only
+            connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             connection.execute(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
             connection.execute("SET LOCAL jit = off")  # compiling costs more than it saves here
             locations = _locations(connection, params)
