@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from chatwoot_health.notify.engine import NotifyOutcome
     from chatwoot_health.notify.state_pg import PgNotifyStore
     from chatwoot_health.render.check import CheckView
-    from chatwoot_health.store.early import EarlyConnection
     from chatwoot_health.store.send import Connection, Peers
 
 
@@ -164,27 +163,6 @@ def run_check(
     ``transport``, ``clock`` and ``sleep`` are seams for tests; the CLI never sets them (see
     :func:`~chatwoot_health.probes.chatwoot.run_probes`)."""
     started = time.perf_counter()
-    early: EarlyConnection | None = None
-    if options.store is not None and options.write:
-        from chatwoot_health.store.early import EarlyConnection
-
-        early = EarlyConnection(options.store)  # psycopg loads while the probes wait
-    try:
-        return _run_check(options, now, transport, clock, sleep, started, early)
-    finally:
-        if early is not None:
-            early.close()
-
-
-def _run_check(
-    options: CheckOptions,
-    now: datetime,
-    transport: httpx.AsyncBaseTransport | None,
-    clock: Callable[[], datetime] | None,
-    sleep: Callable[[float], Awaitable[None]] | None,
-    started: float,
-    early: EarlyConnection | None,
-) -> CheckOutcome:
     confirmation = _confirmation(options, now, clock, sleep)
     data = asyncio.run(run_probes(options.probes, now, transport, confirmation))
     duration_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -210,14 +188,7 @@ def _run_check(
         return outcome
     from chatwoot_health.store.send import send_run
 
-    sent = send_run(
-        options.store,
-        options.artifacts_dir,
-        outcome.path,
-        artifact,
-        options.location,
-        early.take if early is not None else None,
-    )
+    sent = send_run(options.store, options.artifacts_dir, outcome.path, artifact, options.location)
     try:
         outcome = replace(outcome, problems=outcome.problems + sent.problems)
         if options.alerting is not None:

@@ -8,7 +8,7 @@ or a changed exit code.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -42,16 +42,9 @@ class Sent:
 
 
 def send_run(
-    dsn: str,
-    directory: Path,
-    written: Path | None,
-    artifact: Artifact,
-    location: str | None,
-    connected: Callable[[], Connection] | None = None,
+    dsn: str, directory: Path, written: Path | None, artifact: Artifact, location: str | None
 ) -> Sent:
-    """Store this run and the runs the outbox holds, in one transaction; never raises (for a
-    store problem). ``connected``: the connection made while the probes ran
-    (:meth:`.early.EarlyConnection.take`; else it is made here)."""
+    """Store this run and the runs the outbox holds, in one transaction; never raises."""
     here = location or ""
     name = written.name if written is not None else None
     backlog = [n for n in outbox.pending(directory) if n != name] if written else []
@@ -66,7 +59,7 @@ def send_run(
             unreadable.append(other)  # deleted or damaged since: nothing left to send
     connection = None
     try:
-        connection = connected() if connected is not None else connect(dsn)
+        connection = connect(dsn)
         stored = write_runs(connection, dsn, runs)
     except StoreError as exc:
         if connection is not None:
