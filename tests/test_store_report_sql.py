@@ -253,3 +253,28 @@ def test_a_silent_location_still_counts_and_is_named(store_dsn: str, tmp_path: P
     )  # fmt: skip
     alerts = {alert["name"] for alert in json.loads(done.stdout)["alerts"]}
     assert "probe_host_silent" in alerts
+
+
+@pytest.mark.postgres
+def test_runs_of_a_shape_this_tool_cannot_read_are_left_out(store_dsn: str, tmp_path: Path) -> None:
+    """Rows written by another tool (or by hand): a bucket with a bad hour or inbox, checks that
+    are not a list — the report leaves them out (as it skips such a file), no traceback."""
+    history = histories(AT, 1, seed=9)
+    directories = put(store_dsn, tmp_path, {"east": history["east"]})
+    with psycopg.connect(store_dsn, autocommit=True) as connection:
+        changed = connection.execute(
+            "UPDATE health_runs SET artifact = CASE WHEN extract(minute FROM checked_at) < 20 "
+            "THEN jsonb_set(jsonb_set(artifact, '{inbox_activity,0,hour}', '\"never\"'), "
+            "'{inbox_activity,1,inbox_id}', '\"x\"') ELSE jsonb_set(artifact, '{checks}', "
+            "'\"oops\"') END WHERE checked_at > %s",
+            (AT - timedelta(hours=2),),
+        ).rowcount
+    assert changed > 12
+    done = cli(
+        "report", "--artifacts-dir", str(directories["east"]), "--at", AT.isoformat(),
+        "--window", "1d", "--format", "json", env={"CHATWOOT_HEALTH_STORE": store_dsn},
+    )  # fmt: skip
+    assert done.code in (0, 1, 2) and "Traceback" not in done.stderr, done.output
+    assert "local files" not in done.stderr  # read from the store, not its fallback
+    data = json.loads(done.stdout)
+    assert data["channels"] and data["response_time"]["samples"] > 0

@@ -510,7 +510,8 @@ def _percentiles(
     return overall, by_check, by_location, by_bar
 
 
-_BUCKETS = msgspec.json.Decoder(list[InboxHourRecord])
+_BUCKETS = msgspec.json.Decoder(list[msgspec.Raw])
+_BUCKET = msgspec.json.Decoder(InboxHourRecord)
 #: A run's per-inbox buckets (none when it has no list).
 _INBOXES = (
     "CASE WHEN jsonb_typeof({run}artifact->'inbox_activity') = 'array' "
@@ -526,7 +527,7 @@ def _buckets(
     the buckets of those runs only (a sort of every bucket spilled to disk: 5 × slower). The
     hour is compared as written (``check`` writes one format)."""
     row = connection.execute(
-        "WITH every AS (SELECT (b->>'inbox_id')::int AS inbox, b->>'hour' COLLATE \"C\" AS hour, "
+        "WITH every AS (SELECT b->'inbox_id' AS inbox, b->>'hour' COLLATE \"C\" AS hour, "
         f"checked_at FROM health_runs, jsonb_array_elements({_INBOXES.format(run='')}) AS b "
         "WHERE instance = %(instance)s AND checked_at >= %(detail)s AND checked_at > %(start)s "
         "AND checked_at <= %(end)s), "
@@ -535,16 +536,21 @@ def _buckets(
         "FROM (SELECT DISTINCT ON (l.inbox, l.hour) b AS bucket FROM latest AS l "
         "JOIN health_runs AS r ON r.instance = %(instance)s AND r.checked_at = l.at, "
         f"jsonb_array_elements({_INBOXES.format(run='r.')}) AS b "
-        "WHERE (b->>'inbox_id')::int = l.inbox AND b->>'hour' = l.hour "
+        "WHERE b->'inbox_id' = l.inbox AND b->>'hour' = l.hour "
         "ORDER BY l.inbox, l.hour, r.artifact_id DESC) AS merged",
         params,
     ).fetchone()
     assert row is not None
     text, seen = row
     assert isinstance(text, str)
-    buckets = _BUCKETS.decode(text)
-    for bucket in buckets:  # UTC, 1970–9000: as a file's buckets are read
-        msgspec.structs.force_setattr(bucket, "hour", in_range(bucket.hour))
+    buckets: list[InboxHourRecord] = []
+    for raw in _BUCKETS.decode(text):
+        try:  # UTC, 1970–9000, as a file's buckets are read; one that is not is left out
+            bucket = _BUCKET.decode(raw)
+            msgspec.structs.force_setattr(bucket, "hour", in_range(bucket.hour))
+        except (msgspec.DecodeError, ValueError):
+            continue
+        buckets.append(bucket)
     return buckets, _instant(seen)
 
 
