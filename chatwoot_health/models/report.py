@@ -22,7 +22,9 @@ from chatwoot_health.thresholds import RESPONSE_TARGET_MINUTES
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # defer_build: each output model's validator is built when first used, not at import
+    # (check's alert step builds channel rows only; a report builds them all anyway).
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
 
 def _exact() -> float | None:
