@@ -36,6 +36,9 @@ from bench_report import END, JQ, add_older_year, make_history
 from chatwoot_health.sqlite import DB_NAME
 
 REPO = Path(__file__).resolve().parent.parent
+#: Every command runs here: ``python -m`` puts the working directory first on ``sys.path``, so
+#: run from a checkout it would import that checkout's package whatever PYTHONPATH says.
+NEUTRAL = tempfile.mkdtemp(prefix="bench-index-cwd-")
 AT = END.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -61,7 +64,7 @@ def rebuild(directory: Path, pythonpath: Path | None = None) -> None:
         [sys.executable, "-m", "chatwoot_health", "index", "--rebuild", "--artifacts-dir",
          str(directory)],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(pythonpath or REPO)},
+        env={**os.environ, "PYTHONPATH": str(pythonpath or REPO)}, cwd=NEUTRAL,
     )  # fmt: skip
 
 
@@ -105,6 +108,7 @@ def run_rounds(commands: dict[str, Command], rounds: int) -> dict[str, list[floa
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,  # the alerts' lines
                 env=command.env,
+                cwd=NEUTRAL,
             )
             times[label].append(time.perf_counter() - started)
     return times
@@ -127,9 +131,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--keep", type=Path, help="keep (and reuse) the histories here")
     args = parser.parse_args()
+    args.before = args.before and args.before.resolve()
+    args.previous = args.previous and args.previous.resolve()
     if not shutil.which("jq"):
         raise SystemExit("jq is not on PATH: apt-get install jq (it is the baseline)")
-    base = args.keep or Path(tempfile.mkdtemp(prefix="bench-index-"))
+    base = (args.keep or Path(tempfile.mkdtemp(prefix="bench-index-"))).resolve()
     base.mkdir(parents=True, exist_ok=True)
     month, compact, year = base / "month", base / "compact", base / "year"
     if not month.exists():
@@ -190,6 +196,7 @@ def main() -> None:
             print(f"  {key:18} {value:6.3f}")
     if not args.keep:
         shutil.rmtree(base)
+    os.rmdir(NEUTRAL)
 
 
 if __name__ == "__main__":
