@@ -8,8 +8,8 @@ Every answer comes from the function ``report`` runs (:func:`_render`), so ``rep
 
 Reports are computed one at a time on one thread of their own: a 30-day report holds its 8,640
 runs while it is computed, and two at once on two threads (the page's JSON and HTML after a run)
-held two windows in two malloc arenas — the process settled ~90 MB higher (issue #11). The cache
-keeps the current version only.
+held two windows in two malloc arenas, which glibc kept (issue #11: 40 MB more at rest, and
+growing). The cache keeps the current version only.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from functools import cached_property
 
 import anyio.to_thread
 
+from chatwoot_health.redact import redact_url
 from chatwoot_health.render.context import LiveBlock
 from chatwoot_health.serve.memory import release_memory
 from chatwoot_health.serve.settings import ServeSettings
@@ -164,7 +165,11 @@ class ReportService:
         if store is None:
             return
         while True:
-            marker = await anyio.to_thread.run_sync(store.marker, self.clock())
+            try:
+                marker = await anyio.to_thread.run_sync(store.marker, self.clock())
+            except Exception as exc:  # the poll outlives anything the driver raises
+                log.error("asking the store: %s: %s", type(exc).__name__, redact_url(str(exc)))
+                marker = UNREACHABLE
             if marker != self.store_marker:
                 if marker == UNREACHABLE or self.store_marker == UNREACHABLE:
                     log.warning(

@@ -86,7 +86,6 @@ class StorePool:
         """What changes when a run is stored or pruned: the runs of the last month and the
         latest one. :data:`UNREACHABLE` when the store cannot be asked."""
         import psycopg
-        from psycopg_pool import PoolTimeout
 
         try:
             with self.pool.connection() as connection:
@@ -94,14 +93,14 @@ class StorePool:
                     "SELECT count(*), max(checked_at) FROM health_runs WHERE checked_at > %s",
                     (now - MARKER_SPAN,),
                 ).fetchone()
-        except (psycopg.Error, PoolTimeout):
+        except psycopg.Error:  # the pool's PoolTimeout and PoolClosed too
             return UNREACHABLE
         return tuple(row) if row else UNREACHABLE
 
     def episodes(self, since: datetime, until: datetime) -> list[EpisodeRecord]:
         """The incident log's episodes from the alert state the hosts share in the store
         (every instance, oldest first); raises ``StateUnavailable`` (one line, no password)."""
-        from psycopg_pool import PoolTimeout
+        import psycopg
 
         from chatwoot_health.notify.state import StateUnavailable
         from chatwoot_health.notify.state_pg import PgNotifyStore
@@ -109,7 +108,7 @@ class StorePool:
         try:
             with self.pool.connection() as connection:
                 return PgNotifyStore(connection, "").episodes(since, until)
-        except PoolTimeout:
+        except psycopg.Error:  # no connection within CONNECT_TIMEOUT (PoolTimeout), or closed
             raise StateUnavailable(
                 f"the store {self.where} did not answer within {CONNECT_TIMEOUT} s"
             ) from None
