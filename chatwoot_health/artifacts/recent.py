@@ -8,18 +8,21 @@ the *merge* of those runs (:func:`chatwoot_health.metrics.channels.merge_buckets
 two tables of the same SQLite file as the run index and the alert state:
 
 * ``recent_runs`` — one row per artifact file taken in (its name, ``checked_at``, location,
-  whether it carried buckets, whether its name is its instant), or read and rejected;
+  whether it carried buckets, whether its name is its instant, the file's identity: size,
+  modification time and inode), or read and rejected;
 * ``recent_buckets`` — one row per (inbox, hour): the bucket of the latest run that has it
   (latest by ``checked_at``, then by name: the order in which a full read merges them).
 
 The tables are a cache of the files, never of correctness. Each use compares the names the
 directory lists in the horizon with the names taken in: a name missing is read and merged (the
-new run, a run written by another process); a name gone (a file deleted) drops the digest and
-rebuilds it from the files. When the digest cannot stand for the files exactly — a run dated
-after ``now`` (the clock went back), a file whose name is not its instant, a database that
-cannot be used — :func:`channel_digest` answers None and the caller reads the files as
-``report`` does. Artifact files are written once under a unique name and never rewritten; a file
-edited in place under the same name is the one change the digest does not notice.
+new run, a run written by another process); a name gone (a file deleted) or a file whose
+identity changed (replaced or rewritten under the same name: restored from a backup, synced
+again) drops the digest and rebuilds it from the files. When the digest cannot stand for the
+files exactly — a run dated after ``now`` (the clock went back), a file whose name is not its
+instant, a database that cannot be used — :func:`channel_digest` answers None and the caller
+reads the files as ``report`` does. Comparing the identities costs one ``stat`` per file of the
+week (~2,000, a few milliseconds), the price of never merging a content the files no longer
+hold.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from chatwoot_health.fileio import read_regular
 from chatwoot_health.timeutil import compact_stamp
 
 #: The tables' layout; another value in ``recent_meta`` drops and rebuilds them.
-VERSION = "1"
+VERSION = "2"
 #: Seconds an overlapping run waits for the other's transaction (then it reads the files).
 BUSY_TIMEOUT = 1.0
 #: More names than this to take in at once: rebuilt from the files in one pass instead.
@@ -59,7 +62,8 @@ CREATE TABLE IF NOT EXISTS recent_runs (
     checked_at  TEXT,               -- ISO 8601 UTC, microseconds; NULL: the file was rejected
     location    TEXT,
     has_buckets INTEGER NOT NULL,
-    regular     INTEGER NOT NULL    -- the name's instant is checked_at's second
+    regular     INTEGER NOT NULL,   -- the name's instant is checked_at's second
+    identity    TEXT    NOT NULL    -- the file's size:mtime_ns:inode when it was read
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS recent_buckets (
     inbox_id       INTEGER NOT NULL,
@@ -112,7 +116,9 @@ def channel_digest(
     on, as :func:`~chatwoot_health.metrics.channels.merge_buckets` takes them), brought up to
     date with the files first; None when the digest cannot stand for the files (read them)."""
     low, high = compact_stamp(since), compact_stamp(now) + "~"
-    listed = {n for n in listing.all_names() if low <= n < high and FILE_NAME.match(n)}
+    listed = _identities(
+        listing.path, (n for n in listing.all_names() if low <= n < high and FILE_NAME.match(n))
+    )
     try:
         with _open(database) as db:
             db.execute("BEGIN IMMEDIATE")
@@ -126,6 +132,21 @@ def channel_digest(
     except (sqlite3.Error, OSError):
         return None  # the database cannot be used: the files are read instead
     return digest
+
+
+def _identities(directory: Path, names: Iterable[str]) -> dict[str, str]:
+    """Each name's file identity (size, modification time, inode; ``""`` when it cannot be
+    stat'ed): a file replaced or rewritten under its name has another."""
+    base = os.fspath(directory) + os.sep
+    found: dict[str, str] = {}
+    for name in names:
+        try:
+            st = os.stat(base + name)
+        except OSError:
+            found[name] = ""
+            continue
+        found[name] = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+    return found
 
 
 @contextlib.contextmanager
@@ -155,24 +176,25 @@ def _version(db: sqlite3.Connection) -> str | None:
 def _update_and_read(
     db: sqlite3.Connection,
     listing: ArtifactDirectory,
-    listed: set[str],
+    listed: dict[str, str],
     low: str,
     high: str,
     since: datetime,
     now: datetime,
 ) -> ChannelDigest | None:
-    known = {
-        name
-        for (name,) in db.execute(
-            "SELECT name FROM recent_runs WHERE name >= ? AND name < ?", (low, high)
-        )
-    }
-    if known - listed or len(listed - known) > MAX_MISSING:
-        # A file gone since it was taken in (its bucket may have won), or a cold digest.
+    known: dict[str, str] = dict(
+        db.execute(
+            "SELECT name, identity FROM recent_runs WHERE name >= ? AND name < ?", (low, high)
+        ).fetchall()
+    )
+    changed = any(listed.get(name) != identity for name, identity in known.items())
+    if changed or len(listed.keys() - known.keys()) > MAX_MISSING:
+        # A file gone or replaced since it was taken in (its bucket may have won), or a cold
+        # digest.
         db.execute("DELETE FROM recent_runs")
         db.execute("DELETE FROM recent_buckets")
-        known = set()
-    missing = sorted(listed - known)
+        known = {}
+    missing = sorted(listed.keys() - known.keys())
     base = os.fspath(listing.path) + os.sep
     for name in missing:
         try:
@@ -182,11 +204,14 @@ def _update_and_read(
         try:
             run = parse_record(raw, detailed=True)
         except ValueError:  # skipped by a full read too
-            db.execute("INSERT OR REPLACE INTO recent_runs VALUES (?, NULL, NULL, 0, 1)", (name,))
+            db.execute(
+                "INSERT OR REPLACE INTO recent_runs VALUES (?, NULL, NULL, 0, 1, ?)",
+                (name, listed[name]),
+            )
             continue
         if run.checked_at > now:
             continue  # not part of this run's window: taken in by a later run
-        _take(db, name, run)
+        _take(db, name, run, listed[name])
     # Rows the horizon has left, and everything they merged.
     cutoff = compact_stamp(since - KEEP)
     db.execute("DELETE FROM recent_runs WHERE name < ?", (cutoff,))
@@ -194,13 +219,13 @@ def _update_and_read(
     return _read(db, low, high, since, now)
 
 
-def _take(db: sqlite3.Connection, name: str, run: ArtifactCore) -> None:
+def _take(db: sqlite3.Connection, name: str, run: ArtifactCore, identity: str) -> None:
     checked = _text(run.checked_at)
     buckets = buckets_of(run) or ()
     regular = name[:16] == compact_stamp(run.checked_at)
     db.execute(
-        "INSERT OR REPLACE INTO recent_runs VALUES (?, ?, ?, ?, ?)",
-        (name, checked, run.location, 1 if buckets else 0, 1 if regular else 0),
+        "INSERT OR REPLACE INTO recent_runs VALUES (?, ?, ?, ?, ?, ?)",
+        (name, checked, run.location, 1 if buckets else 0, 1 if regular else 0, identity),
     )
     db.executemany(_UPSERT, _bucket_rows(buckets, checked, name))
 
