@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import attrgetter
 
 from chatwoot_health.artifacts.fast import ArtifactCore
 from chatwoot_health.metrics.percentiles import percentile
@@ -51,15 +53,21 @@ def _round(value: float | None) -> float | None:
 
 def successful_durations(artifacts: Sequence[ArtifactCore]) -> dict[str, list[float]]:
     durations: dict[str, list[float]] = defaultdict(list)
-    for artifact in artifacts:
-        for name, duration in artifact.latencies:
-            durations[name].append(duration)
+    for name, duration in chain.from_iterable(map(_LATENCIES, artifacts)):
+        durations[name].append(duration)
     return durations
+
+
+_LATENCIES = attrgetter("latencies")
 
 
 def compute_response_time(artifacts: Sequence[ArtifactCore], window: Window) -> ResponseTime:
     by_name = successful_durations(window.select(artifacts))
-    pooled = [value for values in by_name.values() for value in values]
+    for values in by_name.values():
+        values.sort()
+    # ~70,000 samples over 30 days: sorted per check first, the pooled list is a few sorted runs,
+    # which sorting merges in a fraction of the time a shuffled list takes
+    pooled = list(chain.from_iterable(by_name.values()))
     return ResponseTime(
         overall=percentiles_of(pooled),
         by_check={name: percentiles_of(values) for name, values in sorted(by_name.items())},
