@@ -529,6 +529,11 @@ def check_view(outcome: CheckOutcome, options: CheckOptions) -> CheckView:
     )
     span = outcome.artifact.failure_span
     notified = outcome.notified
+    pushed = _pushed(options)
+    # "notified" is what reached someone (a start decided now or retried from the outbox);
+    # a start no channel took yet says so, so cron's mail never claims a page that failed.
+    sent = {alert for alert, kind in notified.sent if kind == "start"} if notified else set()
+    started = [n for n in notified.started if n in pushed] if notified else []
     return CheckView(
         artifact=outcome.artifact,
         state=State(outcome.exit_code.name.lower()),
@@ -539,7 +544,8 @@ def check_view(outcome: CheckOutcome, options: CheckOptions) -> CheckView:
         agent_timeout_ms=probes.agent_timeout * 1000,
         down_since=down.since if down is not None else (span.first if span else None),
         confirmed=down is not None and down.name == "service_down",
-        notified=tuple(n for n in notified.started if n in _pushed(options)) if notified else (),
+        notified=tuple(sorted(sent)),
+        pending=tuple(n for n in started if n not in sent),
         resolved=tuple(notified.resolved) if notified else (),
     )
 

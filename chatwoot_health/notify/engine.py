@@ -40,6 +40,9 @@ class NotifyOutcome:
     escalated: list[str] = field(default_factory=list)
     #: ``<message id> → <channel label>`` for each delivery made by this run.
     delivered: list[str] = field(default_factory=list)
+    #: (alert, kind) of each message this run delivered to at least one channel — this run's
+    #: decisions and the outbox's earlier ones alike (what people were actually told).
+    sent: list[tuple[str, str]] = field(default_factory=list)
     #: A channel that failed (retried next run), or a state database that could not be used.
     failures: list[str] = field(default_factory=list)
     #: Informational: a database moved aside, a clock that went back, a message given up on.
@@ -170,6 +173,8 @@ def notify(
                 if problem is None:
                     store.mark_delivered(row.row_id, stamp())
                     outcome.delivered.append(f"{row.message.id} → {channel.label}")
+                    if (row.message.alert, row.message.kind) not in outcome.sent:
+                        outcome.sent.append((row.message.alert, row.message.kind))
                 else:
                     failed.add(channel.key)
                     store.mark_failed(row.row_id, problem, stamp())

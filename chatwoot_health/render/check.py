@@ -31,7 +31,10 @@ class CheckView:
     #: The liveness failure's streak: when it began, and whether service_down holds.
     down_since: datetime | None = None
     confirmed: bool = False
+    #: Alerts whose start message reached at least one channel in this run.
     notified: tuple[str, ...] = ()
+    #: Alerts started in this run whose message no channel took yet (the outbox retries it).
+    pending: tuple[str, ...] = ()
     resolved: tuple[str, ...] = ()
 
 
@@ -130,6 +133,8 @@ def headline(view: CheckView) -> str:
         notes.append(since)
     if view.notified:
         notes.append("notified: " + ", ".join(view.notified))
+    if view.pending:
+        notes.append("not notified yet: " + ", ".join(view.pending))
     if view.resolved:
         notes.append("resolved: " + ", ".join(view.resolved))
     tail = f" ({'; '.join(notes)})" if notes else ""

@@ -215,18 +215,22 @@ def test_a_damaged_database_during_an_outage_still_notifies_once(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="a directory at the database's path: the run index's 'cannot be used' line is "
-    "printed twice per run (artifacts/store.py index_written and read_window each open the "
-    "index and print their own notice)",
+    reason="a directory at the database's path: the run index's line 'run index: … cannot be "
+    "used (unable to open database file); reading the files' is printed twice per run — "
+    "artifacts/store.py index_written (line ~103) and read_window (line ~340) each call "
+    "RunIndex.open, which prints its notice every time (artifacts/index.py notice, line ~157); "
+    "fix: print each notice once per process",
 )
 def test_a_directory_at_the_databases_path(line: Timeline) -> None:
+    """Nothing can be recorded: notifications are refused (nothing is sent that cannot be
+    recorded, so nothing repeats) and the run index reads the files; each says so once."""
     assert line.check().code == 0
     _deleted(line.directory / DB_NAME)
     (line.directory / DB_NAME).mkdir()
     run = line.check()
     assert run.code == 0 and "Traceback" not in run.stderr
-    # Notifications are refused (nothing is sent that cannot be recorded): one line says so.
-    assert len(fault_lines(run)) <= 1, run.stderr
+    lines = fault_lines(run)
+    assert len(lines) == len(set(lines)) <= 2, run.stderr
 
 
 def test_a_database_locked_by_another_process(line: Timeline) -> None:
