@@ -141,7 +141,13 @@ def write_output(text: str, output: Path | None) -> None:
     if output is None:
         if not _stdout_open():
             fail("cannot write the report: stdout is closed (write it with -o FILE)")
-        click.echo(text, nl=False)
+        try:
+            click.echo(text, nl=False)
+        except BrokenPipeError:
+            raise  # the reader went away (``| head -1``): exit 3 quietly
+        except OSError as exc:  # ``> /dev/full``, a full disk, a quota: one line, exit 3
+            _quiet_stdout()  # what is still buffered cannot be written either
+            fail(f"cannot write the report to stdout: {exc.strerror or exc}")
         return
     from chatwoot_health.fileio import WriteError, write_text_atomic
 
