@@ -7,12 +7,16 @@ Real processes (``chatwoot-health check`` against the Chatwoot stand-in, a real 
 the outage confirmed fast (DOWN_AFTER 1 s, a re-probe every 0.5 s). A run killed mid-delivery
 leaves its row leased (SEND_DEADLINE per row plus 30 s): the retry after the lease is the engine's
 own entry point called with a later ``now`` (the clock is passed in), on the same database.
+The same over a real PostgreSQL (the store's shared state) with three probe hosts.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,12 +26,20 @@ import pytest
 
 from chatwoot_health.notify.channels import webhook_channel
 from chatwoot_health.notify.engine import notify
+from chatwoot_health.notify.state_pg import PgNotifyStore
 from chatwoot_health.sqlite import DB_NAME
+from chatwoot_health.store import db
+from tests.hostile.support import REPO
 from tests.hostile.test_fast_path_hostile import Quick, assert_contract, fault_lines
 from tests.servers.chatwoot_server import ChatwootServer
 from tests.servers.receiver import Receiver
 from tests.servers.smtp import SmtpServer
+from tests.store_support import PASSWORD, cli, store_dsn, store_rows
 from tests.test_outage_timeline import TOKEN, Timeline, finish
+from tests.test_store_quorum import TOKEN as QUORUM_TOKEN
+from tests.test_store_quorum import Hosts as QuorumHosts
+
+__all__ = ["store_dsn"]  # the fixture, used by name
 
 
 class WebhookOnly(Quick):
@@ -171,3 +183,108 @@ def test_overlapping_runs_while_one_is_stuck_delivering(line: Timeline) -> None:
     assert took < 8, took
     [(_message_id, attempts, delivered)] = outbox(line)
     assert (attempts, delivered) == (0, False)
+
+
+# ------------------------------------------------------------------ PostgreSQL: three hosts
+
+
+class Hosts(QuorumHosts):
+    def start(self, location: str) -> subprocess.Popen[str]:
+        """``check`` as location ``location``, not waited for (store_support.cli's env)."""
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": str(REPO),
+            "HOME": os.environ.get("HOME", "/root"),
+            **self.env(location),
+        }
+        return subprocess.Popen(
+            [sys.executable, "-m", "chatwoot_health", "check"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+
+    def down(self) -> None:
+        for path in ("/health", "/rails/health", "/api"):
+            self.chatwoot.fault(path, "500")
+
+    def ids(self) -> list[str]:
+        return [item.json()["id"] for item in self.hook.received]
+
+    def outbox(self) -> list[tuple[str, int, bool, bool]]:
+        """(message id, attempts, leased, delivered) of every shared outbox row."""
+        rows = store_rows(
+            self.dsn,
+            "SELECT message_id, attempts, lease_until IS NOT NULL, delivered_at IS NOT NULL "
+            "FROM notify_outbox ORDER BY id",
+        )
+        return [(str(m), int(a), bool(lease), bool(d)) for m, a, lease, d in rows]
+
+
+@pytest.fixture
+def hosts(tmp_path: Path, store_dsn: str) -> Iterator[Hosts]:
+    migrated = cli("store", "migrate", env={"CHATWOOT_HEALTH_STORE": store_dsn})
+    assert migrated.code == 0, migrated.output
+    with ChatwootServer(QUORUM_TOKEN) as chatwoot, Receiver() as hook:
+        yield Hosts(tmp_path, store_dsn, chatwoot, hook)
+
+
+@pytest.mark.postgres
+def test_three_hosts_at_the_same_instant_page_once(hosts: Hosts) -> None:
+    """The three locations' checks start together during an outage, twice: one Service Down."""
+    hosts.round()
+    hosts.down()
+    for _ in range(2):
+        runs = [finish(p) for p in [hosts.start(location) for location in "abc"]]
+        for run in runs:
+            assert run.code in (1, 2) and "Traceback" not in run.stderr, run.stderr
+            assert PASSWORD not in run.stdout + run.stderr
+    assert len(hosts.messages("Service Down")) == 1, hosts.messages()
+    assert len({item for item in hosts.ids()}) == len(hosts.ids())
+
+
+@pytest.mark.postgres
+def test_a_host_killed_mid_delivery_leaves_the_message_to_another(hosts: Hosts) -> None:
+    """Host b decides the outage (a and b down: the majority) and is SIGKILLed while the webhook
+    hangs; host c, inside the lease, sends nothing; after the lease any host's engine sends it
+    once, with the id b decided."""
+    hosts.round()
+    hosts.down()
+    assert hosts.check("a").code == 1  # one location alone never pages
+    hosts.hook.mode = "hang"
+    stuck = hosts.start("b")
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(row[2] for row in hosts.outbox()):
+            time.sleep(0.05)
+        stuck.send_signal(signal.SIGKILL)
+    finally:
+        killed = finish(stuck)
+    assert killed.code == -signal.SIGKILL
+    [(message_id, attempts, leased_row, delivered)] = hosts.outbox()
+    assert leased_row and not delivered and message_id.endswith("/start")
+
+    hosts.hook.mode = "ok"
+    inside = hosts.check("c")
+    assert inside.code == 2 and "Traceback" not in inside.stderr, inside.stderr
+    assert hosts.ids() == []
+
+    later = datetime.now(UTC) + timedelta(minutes=2)
+    [(instance_name,)] = store_rows(hosts.dsn, "SELECT DISTINCT instance FROM notify_episodes")
+    with db.connect(hosts.dsn) as connection:
+        shared = PgNotifyStore(connection, str(instance_name))
+        channels = webhook_channel(hosts.hook.url())
+        sent = notify(
+            Path(os.devnull),
+            [],
+            later,
+            str(instance_name),
+            channels,
+            judged=frozenset(),
+            backend=shared,
+        )
+    assert sent.failures == [] and sent.sent == [("service_down", "start")], sent
+    assert hosts.ids() == [message_id]
+    assert hosts.outbox() == [(message_id, attempts + 1, False, True)]
