@@ -78,6 +78,31 @@ def test_a_run_replaced_under_its_name_is_noticed(tmp_path: Path, day: list[Arti
     same_alerts(tmp_path, day[-1], path)
 
 
+def test_runs_renamed_deleted_and_the_clock_going_back(tmp_path: Path, day: list[Artifact]) -> None:
+    """A run renamed to another artifact name, every run of the last hour deleted, then the
+    clock set back an hour and forward again: at each run the fast path judges as the full read.
+    """
+    paths = write_all(tmp_path, day[:-13])
+    same_alerts(tmp_path, day[-14], paths[-1])
+    renamed = paths[-30]
+    os.replace(renamed, renamed.with_name(renamed.name[:17] + "r3nam3d.json"))
+    path = write_artifact(tmp_path, day[-13], durable=False)
+    same_alerts(tmp_path, day[-13], path)
+    for old in paths[-12:]:
+        old.unlink()
+    path = write_artifact(tmp_path, day[-12], durable=False)
+    same_alerts(tmp_path, day[-12], path)
+    # The clock goes back an hour (an NTP step, a restored VM), then returns.
+    back = day[-12].model_copy(update={"checked_at": day[-12].checked_at - timedelta(hours=1)})
+    path = write_artifact(tmp_path, back, durable=False)
+    same_alerts(tmp_path, back, path)
+    taken = 0
+    for run in day[-11:]:
+        path = write_artifact(tmp_path, run, durable=False)
+        taken += same_alerts(tmp_path, run, path)
+    assert taken, "the fast path was never taken after the clock came back"
+
+
 @pytest.mark.parametrize(
     "hostile",
     ["garbage", "huge", "fifo", "directory", "symlink-zero", "not-an-object", "wrong-instant"],
