@@ -576,7 +576,8 @@ def supabase_unavailable(message: str, now: datetime) -> Alert:
 class Evidence:
     """What the rules judge, as far as the caller computed it: ``report`` computes every section,
     ``check`` only what its pushed alerts need. A section left None is not judged: its rules'
-    alerts are neither raised nor cleared (see :func:`evaluate`)."""
+    alerts are neither raised nor cleared (see :func:`evaluate`). Each section comes with the
+    window it was computed over. Built by :func:`evidence`."""
 
     now: datetime
     #: Every run read, oldest first (at least the last hour's).
@@ -585,13 +586,10 @@ class Evidence:
     in_window: Sequence[ArtifactCore]
     interval: timedelta
     down_after: timedelta = SERVICE_DOWN_AFTER
-    channels: Sequence[ChannelOut] | None = None
-    channel_window: Window | None = None
-    uptime: UptimeOut | None = None
-    uptime_window: Window | None = None
+    channels: tuple[Sequence[ChannelOut], Window] | None = None
+    uptime: tuple[UptimeOut, Window] | None = None
     min_uptime: float | None = None
-    sla: SlaOut | None = None
-    sla_window: Window | None = None
+    sla: tuple[SlaOut, Window] | None = None
     #: The approval queue (Supabase): the second source of evidence of ``high_queue``.
     queue: ReviewQueue | None = None
     #: Why Supabase could not be read (raises ``supabase_unavailable``).
@@ -600,6 +598,42 @@ class Evidence:
     #: its), and the latest run of each location over a longer look-back (the store's).
     location: str = ""
     last_seen: Mapping[str, datetime] | None = None
+
+
+def evidence(
+    now: datetime,
+    runs: Sequence[ArtifactCore],
+    *,
+    interval: timedelta,
+    down_after: timedelta = SERVICE_DOWN_AFTER,
+    in_window: Sequence[ArtifactCore] | None = None,
+    channels: tuple[Sequence[ChannelOut], Window] | None = None,
+    uptime: tuple[UptimeOut, Window] | None = None,
+    sla: tuple[SlaOut | None, Window] | None = None,
+    min_uptime: float | None = None,
+    queue: ReviewQueue | None = None,
+    unavailable: str | None = None,
+    location: str = "",
+    last_seen: Mapping[str, datetime] | None = None,
+) -> Evidence:
+    """The one way ``check`` and ``report`` build their :class:`Evidence`: ``runs`` oldest first,
+    judged in full unless ``in_window`` narrows the moment rules; an SLA section that could not
+    be computed (None) is not judged."""
+    return Evidence(
+        now=now,
+        artifacts=runs,
+        in_window=runs if in_window is None else in_window,
+        interval=interval,
+        down_after=down_after,
+        channels=channels,
+        uptime=uptime,
+        min_uptime=min_uptime,
+        sla=None if sla is None or sla[0] is None else (sla[0], sla[1]),
+        queue=queue,
+        unavailable=unavailable,
+        location=location,
+        last_seen=last_seen,
+    )
 
 
 def evaluate(evidence: Evidence) -> tuple[list[Alert], frozenset[str]]:
@@ -625,30 +659,29 @@ def evaluate(evidence: Evidence) -> tuple[list[Alert], frozenset[str]]:
         stale_data(e.artifacts[-1].checked_at if e.artifacts else None, now, e.interval),
         agent_offline(e.in_window),
     ]
-    if e.uptime is not None and e.uptime_window is not None:
+    if e.uptime is not None:
+        uptime, window = e.uptime
         judged |= {"uptime_below_target", "monitoring_gap"}
         first_down = next((a.checked_at for a in e.in_window if a.liveness == "down"), None)
         candidates += [
             uptime_below_target(
-                e.uptime.percent_exact,
-                e.uptime_window.label,
-                e.min_uptime,
-                first_down or e.uptime_window.start,
+                uptime.percent_exact, window.label, e.min_uptime, first_down or window.start
             ),
             monitoring_gap(
-                e.uptime.missing_runs,
-                e.uptime.expected_checks,
-                e.uptime.coverage_exact,
-                e.uptime_window.start,
-                e.uptime_window.label,
+                uptime.missing_runs,
+                uptime.expected_checks,
+                uptime.coverage_exact,
+                window.start,
+                window.label,
             ),
         ]
-    if e.channels is not None and e.channel_window is not None:
+    if e.channels is not None:
+        channels, window = e.channels
         judged |= {"channel_outage", "channel_slow_response"}
-        candidates += [channel_outage(e.channels), channel_slow(e.channels, e.channel_window)]
-    if e.sla is not None and e.sla_window is not None:
+        candidates += [channel_outage(channels), channel_slow(channels, window)]
+    if e.sla is not None:
         judged |= {"sla_breach", "supabase_unavailable"}
-        candidates.append(sla_breach(e.sla, e.sla_window))
+        candidates.append(sla_breach(*e.sla))
         if e.unavailable is not None:
             candidates.append(supabase_unavailable(e.unavailable, now))
     active = [alert for alert in candidates if alert is not None]

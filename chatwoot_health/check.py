@@ -483,35 +483,31 @@ def judge_alerts(
     from chatwoot_health.metrics.business_hours import BusinessCalendar
     from chatwoot_health.metrics.channels import channels_of, compute_channels
     from chatwoot_health.metrics.uptime import compute_uptime, monitoring_start
-    from chatwoot_health.metrics.window import Window
-    from chatwoot_health.report.options import DEFAULT_CHANNEL_WINDOW, DEFAULT_UPTIME_WINDOW
+    from chatwoot_health.report.options import windows_ending
     from chatwoot_health.thresholds import DEFAULT_TIMEZONE, RESPONSE_TARGET
 
     calendar = alerting.calendar or BusinessCalendar(tz=ZoneInfo(DEFAULT_TIMEZONE))
     target = (alerting.sla_target or RESPONSE_TARGET).total_seconds() / 60
-    channel_window = Window.ending(now, DEFAULT_CHANNEL_WINDOW)
-    judged_runs = runs if peers is None else peers.merged(runs)
+    windows = windows_ending(now)
     if digest is None:
-        channels = compute_channels(runs, channel_window, now, calendar, target)
+        channels = compute_channels(runs, windows.channels, now, calendar, target)
     else:
         until = digest.observed_until or now
-        channels = channels_of(digest.buckets, until, channel_window, now, calendar, target)
-    evidence = alerts.Evidence(
-        now=now,
-        artifacts=judged_runs,
-        in_window=judged_runs,
+        channels = channels_of(digest.buckets, until, windows.channels, now, calendar, target)
+    uptime = None
+    if alerting.push_banners:
+        since = monitoring_start(first, runs)
+        uptime = compute_uptime(runs, windows.uptime, alerting.interval, since), windows.uptime
+    evidence = alerts.evidence(
+        now,
+        runs if peers is None else peers.merged(runs),
         interval=alerting.interval,
         down_after=down_after,
-        channels=channels,
-        channel_window=channel_window,
+        channels=(channels, windows.channels),
+        uptime=uptime,
         location=peers.location if peers is not None else "",
         last_seen=peers.last_seen if peers is not None else None,
     )
-    if alerting.push_banners:
-        uptime_window = Window.ending(now, DEFAULT_UPTIME_WINDOW)
-        since = monitoring_start(first, runs)
-        uptime = compute_uptime(runs, uptime_window, alerting.interval, since)
-        evidence = replace(evidence, uptime=uptime, uptime_window=uptime_window)
     active, judged = alerts.evaluate(evidence)
     if alerting.supabase and not any(alert.name == "high_queue" for alert in active):
         judged -= {"high_queue"}  # the approval queue may hold it: report's to clear

@@ -271,22 +271,19 @@ def _alerts(
     """Every rule of the catalogue over this report's data (:func:`alerts.evaluate`, which
     ``check`` uses too); critical first, then by name."""
     active, _judged = alerts.evaluate(
-        alerts.Evidence(
-            now=options.now,
-            artifacts=artifacts,
-            in_window=in_window,
+        alerts.evidence(
+            options.now,
+            artifacts,
             interval=options.interval,
             down_after=options.down_after,
-            location=location,
-            channels=channels,
-            channel_window=windows.channels,
-            uptime=uptime,
-            uptime_window=windows.uptime,
+            in_window=in_window,
+            channels=(channels, windows.channels),
+            uptime=(uptime, windows.uptime),
+            sla=(sections.sla, windows.sla),
             min_uptime=options.min_uptime,
-            sla=sections.sla,
-            sla_window=windows.sla,
             queue=sections.queue,
             unavailable=sections.unavailable,
+            location=location,
         )
     )
     return active

@@ -104,9 +104,15 @@ class SectionWindows:
 
 def section_windows(options: ReportOptions) -> SectionWindows:
     """Each section's own window, or ``--window`` for all of them."""
+    return windows_ending(options.now, options.window)
+
+
+def windows_ending(now: datetime, window: timedelta | None = None) -> SectionWindows:
+    """Each section's default window ending at ``now`` (``check`` judges over these), or
+    ``window`` for all of them."""
 
     def make(default: timedelta) -> Window:
-        return Window.ending(options.now, options.window or default)
+        return Window.ending(now, window or default)
 
     return SectionWindows(
         uptime=make(DEFAULT_UPTIME_WINDOW),
