@@ -5,10 +5,14 @@ code. Pure orchestration with the report's single ``now``: no Click, no printing
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import chain
+from operator import attrgetter, itemgetter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chatwoot_health import __version__, alerts
 from chatwoot_health.alerts import alert_text, worst_severity
@@ -38,13 +42,19 @@ from chatwoot_health.models.report import (
     UptimeOut,
 )
 from chatwoot_health.report.options import ReportOptions, SectionWindows, section_windows
-from chatwoot_health.report.stored import StoredWindow
 from chatwoot_health.state import Colour, ExitCode
 from chatwoot_health.thresholds import RESPONSE_TIME_TARGET_MS
 from chatwoot_health.timeutil import iso
 
+if TYPE_CHECKING:
+    from chatwoot_health.report.stored import StoredWindow
+
 HOUR = timedelta(hours=1)
 SECOND = timedelta(seconds=1)
+_checked_at = attrgetter("checked_at")
+_LIVENESS = attrgetter("liveness")
+_LATENCIES = attrgetter("latencies")
+_DURATION = itemgetter(1)
 
 
 class NoData(Exception):
@@ -301,14 +311,19 @@ def timeline(
     count = max(1, int(-(-window.length // step)))
     up, down = [0] * count, [0] * count
     durations: list[list[float]] = [[] for _ in range(count)]
-    for artifact in window.select(artifacts) if stored is None else ():
-        index = min(count - 1, int((artifact.checked_at - window.start) // step))
-        state = artifact.liveness
-        if state == "up":
-            up[index] += 1
-        elif state == "down":
-            down[index] += 1
-        durations[index].extend(duration for _name, duration in artifact.latencies)
+    selected = window.select(artifacts) if stored is None else ()
+    # The runs are oldest first: each bar's runs are one slice, cut where the next bar starts (a
+    # run exactly there is the next bar's; the last bar takes the rest), with no arithmetic of
+    # times per run.
+    cuts = [
+        bisect_left(selected, window.start + step * index, key=_checked_at)
+        for index in range(1, count)
+    ]
+    for index, (low, high) in enumerate(zip([0, *cuts], [*cuts, len(selected)], strict=True)):
+        bar = selected[low:high]
+        states = list(map(_LIVENESS, bar))
+        up[index], down[index] = states.count("up"), states.count("down")
+        durations[index] = list(map(_DURATION, chain.from_iterable(map(_LATENCIES, bar))))
     if stored is not None:
         up, down = (list(counts) for counts in zip(*stored.bars(), strict=True))
         figures = stored.bar_percentiles()
