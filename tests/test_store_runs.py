@@ -227,3 +227,24 @@ def test_prune_drops_the_stores_old_months(store_dsn: str, tmp_path: Path) -> No
     assert done.code == 0 and f"dropped {month}" in done.stdout, done.output
     assert month not in [name for name, _ in runs.partitions(connection, store_dsn)]
     connection.close()
+
+
+@pytest.mark.postgres
+def test_a_newer_schema_stores_nothing_though_the_inserts_went_with_the_version(
+    store_dsn: str,
+) -> None:
+    """The write sends the version's query and the inserts in one pipeline: a version this code
+    does not know rolls the inserts back."""
+    db.migrate(store_dsn)
+    with psycopg.connect(store_dsn, autocommit=True) as connection:
+        connection.execute("UPDATE chatwoot_health_schema SET version = 99")
+    writer = db.connect(store_dsn)
+    try:
+        with pytest.raises(db.StoreError, match="newer chatwoot-health") as raised:
+            runs.write_runs(writer, store_dsn, [stored(T0, "a"), stored(T0 + INTERVAL, "b")])
+        assert PASSWORD not in str(raised.value)
+        assert writer.execute("SELECT count(*) FROM health_runs").fetchone() == (0,)
+        writer.execute("UPDATE chatwoot_health_schema SET version = 1")
+        assert runs.write_runs(writer, store_dsn, [stored(T0, "a")]) == 1  # usable again
+    finally:
+        writer.close()

@@ -45,7 +45,9 @@ def schema_sql() -> str:
 def connect(
     dsn: str, *, connect_timeout: float = CONNECT_TIMEOUT, statement_ms: int = STATEMENT_TIMEOUT_MS
 ) -> psycopg.Connection[tuple[object, ...]]:
-    """An autocommit connection in UTC with a statement timeout, or :class:`StoreError`."""
+    """An autocommit connection in UTC with a statement timeout, or :class:`StoreError`.
+    Nothing is prepared server-side (a transaction-mode pooler, as Supabase offers, may hand
+    each transaction another backend)."""
     import psycopg
 
     try:
@@ -54,6 +56,7 @@ def connect(
             connect_timeout=max(1, round(connect_timeout)),
             options=f"-c statement_timeout={statement_ms} -c TimeZone=UTC",
             application_name="chatwoot-health",
+            prepare_threshold=None,
             # each statement commits, and transaction() is a real transaction, never a savepoint
             autocommit=True,
         )

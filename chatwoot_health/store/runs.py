@@ -1,9 +1,10 @@
-"""ALL of the runs' SQL: write a run (and the backlog), read a window, aggregate in SQL, prune.
+"""The runs' SQL: read a window, aggregate in SQL, prune; the write is :mod:`.write`'s.
 
 ``health_runs`` holds each run's artifact as ``jsonb`` beside the columns the queries need. A
-write is one transaction — :func:`prepare` (the month's partition, the schema version) and the
-inserts, ``ON CONFLICT DO NOTHING`` on the artifact id, so a run sent twice (a retry, a backlog
-that was in fact stored) is stored once.
+write (:func:`~chatwoot_health.store.write.write_runs`, re-exported here) is one transaction —
+``chatwoot_health_prepare`` (the month's partition, the schema version) and the inserts, ``ON
+CONFLICT DO NOTHING`` on the artifact id, so a run sent twice is stored once. ``check`` imports
+:mod:`.write` alone; this module's dataclasses are the report's.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from chatwoot_health.artifacts.fast import (
     ArtifactCore,
     InboxHourRecord,
 )
-from chatwoot_health.models.artifact import Artifact
-from chatwoot_health.store.db import check_version, error
+from chatwoot_health.store.db import error
+from chatwoot_health.store.write import StoredRun as StoredRun  # re-exported: the write path
+from chatwoot_health.store.write import as_written as as_written
+from chatwoot_health.store.write import write_runs as write_runs
 from chatwoot_health.thresholds import AGENT_OFFLINE_RUNS, HIGH_QUEUE_PENDING
 from chatwoot_health.timeutil import in_range
 
@@ -34,61 +37,6 @@ if TYPE_CHECKING:
     Connection = psycopg.Connection[tuple[object, ...]]
 
 _PARTITION = re.compile(r"^health_runs_(\d{4})m(\d{2})$")
-
-
-@dataclass(frozen=True)
-class StoredRun:
-    """One run as the store keeps it."""
-
-    artifact_id: str  # the artifact file's name without ``.json``
-    artifact: Artifact
-    location: str  # the artifact's own, or this host's for an artifact without one
-
-    @classmethod
-    def of(cls, name: str, artifact: Artifact, default_location: str) -> StoredRun:
-        return cls(name.removesuffix(".json"), artifact, artifact.location or default_location)
-
-
-def write_runs(connection: Connection, dsn: str, runs: Sequence[StoredRun]) -> int:
-    """Store ``runs`` in one transaction; how many were new. Raises ``StoreError``."""
-    import psycopg
-
-    if not runs:
-        return 0
-    months = sorted({run.artifact.checked_at for run in runs})
-    try:
-        with connection.transaction():
-            for moment in (months[0], months[-1]) if len(months) > 1 else months[:1]:
-                row = connection.execute("SELECT chatwoot_health_prepare(%s)", (moment,)).fetchone()
-                check_version(row[0] if row else None, dsn)
-            with connection.cursor() as cursor:
-                cursor.executemany(
-                    "INSERT INTO health_runs (artifact_id, checked_at, instance, location, status, "
-                    "liveness, artifact) VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb) "
-                    "ON CONFLICT DO NOTHING",
-                    [
-                        (
-                            run.artifact_id,
-                            as_written(run.artifact.checked_at),
-                            run.artifact.instance,
-                            run.location,
-                            run.artifact.status.value,
-                            run.artifact.liveness,
-                            run.artifact.to_json(),
-                        )
-                        for run in runs
-                    ],
-                )
-                added = cursor.rowcount
-    except psycopg.Error as exc:
-        raise error(exc, dsn, "cannot write to") from None
-    return max(added, 0)
-
-
-def as_written(moment: datetime) -> datetime:
-    """The instant as the artifact's JSON says it (to the millisecond, truncated): the column
-    the SQL aggregates slot and window by is the ``checked_at`` the files' readers see."""
-    return moment.replace(microsecond=moment.microsecond - moment.microsecond % 1000)
 
 
 def read_runs(

@@ -19,7 +19,7 @@ from chatwoot_health.models.artifact import Artifact
 from chatwoot_health.quorum import location_of
 from chatwoot_health.store import outbox
 from chatwoot_health.store.db import StoreError, connect
-from chatwoot_health.store.runs import StoredRun, last_seen, read_runs, write_runs
+from chatwoot_health.store.write import StoredRun, write_runs
 
 if TYPE_CHECKING:
     import psycopg
@@ -109,6 +109,8 @@ def read_peers(
     connection: Connection, dsn: str, artifact: Artifact, location: str, now: datetime
 ) -> Peers:
     """The other locations' recent runs of this instance; raises ValueError (one line)."""
+    from chatwoot_health.store.runs import last_seen, read_runs  # the alert step's only
+
     try:
         runs = read_runs(
             connection,
