@@ -83,6 +83,10 @@ class ReportOutcome:
     report: Report
     exit_code: ExitCode
     skipped: list[str]
+    #: What the report was computed from (the window's runs, the directory's listing): for a
+    #: caller that exits right after and keeps it to the end (see ``report.run``), instead of
+    #: having ~100,000 objects freed one by one (~5 ms of a 30-day report).
+    read: tuple[object, ...] = field(default=(), repr=False, compare=False)
 
 
 def _reach(windows: SectionWindows, now: datetime) -> tuple[datetime, datetime]:
@@ -180,7 +184,7 @@ def build_report(options: ReportOptions, extra: SectionProvider | None = None) -
     skipped = [f"skipped {item.path.name}: {item.reason}" for item in found.skipped]
     if warning is not None:
         skipped.insert(0, warning)
-    return ReportOutcome(report, state.exit_code, skipped)
+    return ReportOutcome(report, state.exit_code, skipped, (found, listing))
 
 
 def _no_stored_data(dsn: str, window: Window) -> NoData:
