@@ -248,3 +248,28 @@ def test_a_newer_schema_stores_nothing_though_the_inserts_went_with_the_version(
         assert runs.write_runs(writer, store_dsn, [stored(T0, "a")]) == 1  # usable again
     finally:
         writer.close()
+
+
+@pytest.mark.postgres
+def test_the_quorums_read_in_one_pipeline_equals_the_two_reads(store_dsn: str) -> None:
+    db.migrate(store_dsn)
+    connection = db.connect(store_dsn)
+    try:
+        batch = [stored(T0 + INTERVAL * i, "abc"[i % 3], up=i % 4 != 0) for i in range(30)]
+        runs.write_runs(connection, store_dsn, batch)
+        end, instance = T0 + INTERVAL * 20, "https://chat.example.com"
+        since, seen_since = end - timedelta(hours=1), end - timedelta(days=7)
+        others, seen = runs.read_peers(connection, store_dsn, instance, "a", since, seen_since, end)
+        assert others == runs.read_runs(
+            connection, store_dsn, since, end, instance=instance, exclude_location="a",
+            detail_since=end + timedelta(days=1),
+        )  # fmt: skip
+        assert {run.location for run in others} == {"b", "c"} and len(others) == 8
+        assert seen == runs.last_seen(connection, store_dsn, instance, seen_since, end)
+        assert seen == {"a": T0 + INTERVAL * 18, "b": T0 + INTERVAL * 19, "c": T0 + INTERVAL * 20}
+        assert runs.read_peers(connection, store_dsn, "elsewhere", "a", since, seen_since, end) == (
+            [],
+            {},
+        )
+    finally:
+        connection.close()

@@ -39,6 +39,17 @@ if TYPE_CHECKING:
 _PARTITION = re.compile(r"^health_runs_(\d{4})m(\d{2})$")
 
 
+_RUNS = (
+    "SELECT checked_at, artifact::text FROM health_runs "
+    "WHERE checked_at > %s AND checked_at <= %s AND (%s::text IS NULL OR instance = %s) "
+    "AND (%s::text IS NULL OR location <> %s) ORDER BY checked_at, artifact_id"
+)
+_SEEN = (
+    "SELECT location, max(checked_at) FROM health_runs WHERE instance = %s "
+    "AND checked_at > %s AND checked_at <= %s GROUP BY location"
+)
+
+
 def read_runs(
     connection: Connection,
     dsn: str,
@@ -55,13 +66,16 @@ def read_runs(
 
     try:
         rows = connection.execute(
-            "SELECT checked_at, artifact::text FROM health_runs "
-            "WHERE checked_at > %s AND checked_at <= %s AND (%s::text IS NULL OR instance = %s) "
-            "AND (%s::text IS NULL OR location <> %s) ORDER BY checked_at, artifact_id",
-            (start, end, instance, instance, exclude_location, exclude_location),
+            _RUNS, (start, end, instance, instance, exclude_location, exclude_location)
         ).fetchall()
     except psycopg.Error as exc:
         raise error(exc, dsn, "cannot read") from None
+    return _decoded_runs(rows, detail_since)
+
+
+def _decoded_runs(
+    rows: Iterable[tuple[object, ...]], detail_since: datetime | None
+) -> list[ArtifactCore]:
     runs: list[ArtifactCore] = []
     for checked_at, text in rows:
         assert isinstance(checked_at, datetime) and isinstance(text, str)
@@ -73,6 +87,51 @@ def read_runs(
     return runs
 
 
+def last_seen(
+    connection: Connection, dsn: str, instance: str, start: datetime, end: datetime
+) -> dict[str, datetime]:
+    """Each location's latest run of ``instance`` in (start, end]."""
+    import psycopg
+
+    try:
+        rows = connection.execute(_SEEN, (instance, start, end)).fetchall()
+    except psycopg.Error as exc:
+        raise error(exc, dsn, "cannot read") from None
+    return _seen(rows)
+
+
+def _seen(rows: Iterable[tuple[object, ...]]) -> dict[str, datetime]:
+    return {str(name): moment for name, moment in rows if isinstance(moment, datetime)}
+
+
+def read_peers(
+    connection: Connection,
+    dsn: str,
+    instance: str,
+    location: str,
+    runs_since: datetime,
+    seen_since: datetime,
+    end: datetime,
+) -> tuple[list[ArtifactCore], dict[str, datetime]]:
+    """``check``'s quorum in one round trip (a pipeline): the other locations' runs of
+    ``instance`` in (runs_since, end] (without per-inbox buckets: the channels' come from the
+    files) and :func:`last_seen` over (seen_since, end]."""
+    import contextlib
+
+    import psycopg
+
+    try:
+        with connection.pipeline() if psycopg.Pipeline.is_supported() else contextlib.nullcontext():
+            others = connection.execute(
+                _RUNS, (runs_since, end, instance, instance, location, location)
+            )
+            seen = connection.execute(_SEEN, (instance, seen_since, end))
+            rows, seen_rows = others.fetchall(), seen.fetchall()
+    except psycopg.Error as exc:
+        raise error(exc, dsn, "cannot read") from None
+    return _decoded_runs(rows, end + timedelta(days=1)), _seen(seen_rows)
+
+
 def first_run_at(connection: Connection, dsn: str) -> datetime | None:
     """The store's oldest run (every instance and location), or None when it holds none."""
     import psycopg
@@ -82,23 +141,6 @@ def first_run_at(connection: Connection, dsn: str) -> datetime | None:
     except psycopg.Error as exc:
         raise error(exc, dsn, "cannot read") from None
     return row[0] if row and isinstance(row[0], datetime) else None
-
-
-def last_seen(
-    connection: Connection, dsn: str, instance: str, start: datetime, end: datetime
-) -> dict[str, datetime]:
-    """Each location's latest run of ``instance`` in (start, end]."""
-    import psycopg
-
-    try:
-        rows = connection.execute(
-            "SELECT location, max(checked_at) FROM health_runs WHERE instance = %s "
-            "AND checked_at > %s AND checked_at <= %s GROUP BY location",
-            (instance, start, end),
-        ).fetchall()
-    except psycopg.Error as exc:
-        raise error(exc, dsn, "cannot read") from None
-    return {str(name): moment for name, moment in rows if isinstance(moment, datetime)}
 
 
 @dataclass(frozen=True)

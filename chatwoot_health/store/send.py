@@ -109,20 +109,14 @@ def read_peers(
     connection: Connection, dsn: str, artifact: Artifact, location: str, now: datetime
 ) -> Peers:
     """The other locations' recent runs of this instance; raises ValueError (one line)."""
-    from chatwoot_health.store.runs import last_seen, read_runs  # the alert step's only
+    from chatwoot_health.store import runs  # the alert step's only: the report's module
 
     try:
-        runs = read_runs(
-            connection,
-            dsn,
-            now - PEERS_LOOKBACK,
-            now,
-            instance=artifact.instance,
-            detail_since=now + timedelta(days=1),  # the channels' buckets come from the files
-            exclude_location=location,
-        )
-        seen = last_seen(connection, dsn, artifact.instance, now - SILENT_LOOKBACK, now)
+        others, seen = runs.read_peers(
+            connection, dsn, artifact.instance, location, now - PEERS_LOOKBACK,
+            now - SILENT_LOOKBACK, now,
+        )  # fmt: skip
     except StoreError as exc:
         raise ValueError(f"quorum from this location alone: {exc}") from None
     seen[location] = max(seen.get(location, artifact.checked_at), artifact.checked_at)
-    return Peers(location, runs, seen)
+    return Peers(location, others, seen)
