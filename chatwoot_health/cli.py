@@ -12,7 +12,6 @@ import json
 import math
 import os
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -826,6 +825,8 @@ def _invoke(args: list[str]) -> int:
         return int(ExitCode.UNKNOWN)
     except Exception as exc:  # the last resort, by design
         if _DEBUG or debug_wanted():
+            import traceback  # only here: ~1 ms of every run otherwise
+
             trace = "".join(traceback.format_exception(exc))
             _stderr(printable(redact_url(trace), multiline=True))
         message = " ".join(printable(redact_url(str(exc))).split())
