@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import os
 import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +14,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from tests.hostile.support import CLI, child_env
 from tests.servers.postgres_server import PostgresServer
 
-REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "s3cret-Store-Passw0rd"
 _numbers = itertools.count()
 
@@ -47,16 +46,11 @@ class Ran:
 
 
 def cli(*args: str, env: Mapping[str, str], timeout: float = 120, cwd: Path | None = None) -> Ran:
-    """``chatwoot-health ARGS`` as a child process with exactly ``env`` (plus PATH, PYTHONPATH)."""
-    full = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": str(REPO),
-        "HOME": os.environ.get("HOME", "/root"),
-        **env,
-    }
+    """``chatwoot-health ARGS`` as a child process with ``env``, HOME and the tests' clean
+    environment (:func:`tests.hostile.support.child_env`); stdout a pipe, as under cron."""
     done = subprocess.run(
-        [sys.executable, "-m", "chatwoot_health", *args],
-        env=full,
+        [*CLI, *args],
+        env=child_env({"HOME": os.environ.get("HOME", "/root"), **env}),
         capture_output=True,
         text=True,
         timeout=timeout,

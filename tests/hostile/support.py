@@ -11,12 +11,29 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+#: ``chatwoot-health`` as a child process: the package of PYTHONPATH (see :func:`child_env`).
+CLI = (sys.executable, "-m", "chatwoot_health")
+
+
+def child_env(env: Mapping[str, str] | None = None, pythonpath: Path = REPO) -> dict[str, str]:
+    """A clean environment for a child ``chatwoot-health`` (the tests', the benchmarks'): PATH,
+    a UTF-8 locale, the package of ``pythonpath``; plus ``env``, which wins."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": str(pythonpath),
+        **(env or {}),
+    }
 
 
 @dataclass(frozen=True)
@@ -40,24 +57,14 @@ def run_cli(
     """``python -m chatwoot_health ARGS`` with a clean environment plus ``env``.
 
     Killed (and reported as ``timed_out``) after ``timeout`` seconds; stdout and stderr go to
-    files, so an endless output cannot fill a pipe and hang the test.
+    temporary files, so an endless output cannot fill a pipe and hang the test.
     """
-    base = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "LANG": "C.UTF-8",
-        "NO_PROXY": "127.0.0.1,localhost",
-        "PYTHONPATH": str(REPO),
-    }
-    base.update(env or {})
-    work = Path(cwd) if cwd is not None else Path.cwd()
-    out_path = work / ".hostile-stdout"
-    err_path = work / ".hostile-stderr"
     started = time.monotonic()
-    with out_path.open("wb") as out, err_path.open("wb") as err:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "chatwoot_health", *args],
-            env=base,
-            cwd=work,
+            [*CLI, *args],
+            env=child_env({"NO_PROXY": "127.0.0.1,localhost", **(env or {})}),
+            cwd=Path(cwd) if cwd is not None else Path.cwd(),
             stdout=out,
             stderr=err,
             stdin=stdin,
@@ -76,13 +83,15 @@ def run_cli(
                 break
             time.sleep(0.02)
         proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.monotonic() - started
+        wall = time.monotonic() - started
+        stdout, stderr = (_head(file) for file in (out, err))
     peak_kb = usage.ru_maxrss  # kilobytes on Linux
-    stdout = out_path.read_bytes()[:1_000_000].decode("utf-8", "replace")
-    stderr = err_path.read_bytes()[:1_000_000].decode("utf-8", "replace")
-    out_path.unlink()
-    err_path.unlink()
     return Outcome(proc.returncode, stdout, stderr, wall, peak_kb / 1024, timed_out)
+
+
+def _head(file: IO[bytes], limit: int = 1_000_000) -> str:
+    file.seek(0)
+    return file.read(limit).decode("utf-8", "replace")
 
 
 def assert_one_line_error(
