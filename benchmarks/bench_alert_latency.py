@@ -24,25 +24,31 @@
 from __future__ import annotations
 
 import argparse
-import os
-import random
-import resource
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _harness import (
+    Ran,
+    add_before,
+    checkout,
+    cli,
+    env_for,
+    interleaved,
+    machine,
+    paired,
+    run,
+)
 
-from tests.fixtures_chatwoot import fake_token  # noqa: E402
-from tests.servers.chatwoot_server import MEMBER_ACCOUNT, ChatwootServer  # noqa: E402
-from tests.servers.receiver import Receiver  # noqa: E402
+from tests.fixtures_chatwoot import fake_token
+from tests.servers.chatwoot_server import MEMBER_ACCOUNT, ChatwootServer
+from tests.servers.receiver import Receiver
 
 SCALE = 10
 INTERVAL, RETRY, DOWN_AFTER = 30.0, 3.0, 12.0  # the defaults (300, 30, 120 s) ÷ SCALE
@@ -51,20 +57,22 @@ EVALUATION_BUDGET_MS = 50.0
 
 
 def check_command() -> list[str]:
-    return [sys.executable, "-m", "chatwoot_health", "check", "--no-color"]
+    return cli("check", "--no-color")
 
 
-def check_env(server: ChatwootServer, artifacts: Path, **extra: str) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+def check_env(
+    server: ChatwootServer, artifacts: Path, before: Path | None = None, **extra: str
+) -> dict[str, str]:
+    """``check``'s environment against ``server`` (this checkout's code, or ``before``'s)."""
+    settings = {
         "HOME": str(artifacts.parent),
         "CHATWOOT_BASE_URL": server.url,
         "CHATWOOT_API_TOKEN": server.token,
         "CHATWOOT_ACCOUNT_ID": str(MEMBER_ACCOUNT),
         "AGENT_HEALTH_URL": server.agent_url,
         "CHATWOOT_HEALTH_ARTIFACTS_DIR": str(artifacts),
-        **extra,
     }
+    return env_for({**settings, **extra}, before)
 
 
 # ------------------------------------------------------------------------ (a) and (b): latency
@@ -192,16 +200,13 @@ def latency(phases: list[float]) -> None:
 def evaluation_cost(rounds: int, before: Path | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp, ChatwootServer(fake_token()) as server:
         artifacts = Path(tmp) / "artifacts"
-        demo = subprocess.run(
-            [sys.executable, "-m", "chatwoot_health", "demo", "--dir", str(artifacts)],
-            capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"},
-        )  # fmt: skip
+        demo = run(cli("demo", "--dir", str(artifacts)), env_for({"NO_COLOR": "1"}))
         files = len(list(artifacts.rglob("*.json")))
-        if demo.returncode not in (0, 1, 2) or files == 0:
+        if demo.code not in (0, 1, 2) or files == 0:
             raise SystemExit(f"demo failed: {demo.stderr}")
         with Receiver() as receiver:
             env = check_env(server, artifacts, ALERT_WEBHOOK_URL=receiver.url())
-            variants: dict[str, tuple[list[str], dict[str, str]]] = {
+            variants = {
                 "A evaluation + notify": (check_command(), env),
                 "B --no-notify": ([*check_command(), "--no-notify"], env),
             }
@@ -210,51 +215,37 @@ def evaluation_cost(rounds: int, before: Path | None = None) -> None:
                 shutil.copytree(artifacts, copy)
                 for database in copy.glob(".chatwoot-health.db*"):  # its own index and state
                     database.unlink()
-                earlier = {
-                    **check_env(server, copy, ALERT_WEBHOOK_URL=receiver.url()),
-                    "PYTHONPATH": str(before),
-                }
+                earlier = check_env(server, copy, before, ALERT_WEBHOOK_URL=receiver.url())
                 variants["A0 before"] = (check_command(), earlier)
-            times: dict[str, list[float]] = {name: [] for name in variants}
-            cpu: dict[str, list[float]] = {name: [] for name in variants}
-            for command, environ in variants.values():  # warm-up: the databases, page cache
-                subprocess.run(command, env=environ, capture_output=True, cwd=tmp)
-            rng = random.Random(10)
-            for _ in range(rounds):
-                order = list(variants.items())
-                rng.shuffle(order)  # each pair in a random order: drift hits both alike
-                for name, (command, environ) in order:
-                    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-                    started = time.perf_counter()
-                    done = subprocess.run(
-                        command, env=environ, capture_output=True, text=True, cwd=tmp
-                    )  # cwd: `-m` puts it first on sys.path, and --before's code must win
-                    times[name].append(time.perf_counter() - started)
-                    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                    cpu[name].append(
-                        after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime
-                    )
-                    if done.returncode == 3 or done.stderr.strip():
-                        raise SystemExit(f"{name}: exit {done.returncode}: {done.stderr}")
+
+            def timed(command: list[str], environ: dict[str, str]) -> Callable[[], Ran]:
+                def once() -> Ran:
+                    done = run(command, environ)
+                    if done.code == 3 or done.stderr.strip():
+                        raise SystemExit(f"{command}: exit {done.code}: {done.stderr}")
+                    return done
+
+                return once
+
+            measured = interleaved(
+                {name: timed(*variant) for name, variant in variants.items()}, rounds, seed=10
+            )
     print(
         f"(c) a healthy check over 30 days of history ({files} artifacts), whole processes, "
         f"{rounds} interleaved pairs (random order in each):"
     )
-    for kind, measured in (("wall", times), ("CPU", cpu)):
-        b_times = measured["B --no-notify"]
-        b = statistics.median(b_times)
-        print(f"  {kind:4s}: B (--no-notify) median {b * 1000:.1f} ms")
+    for kind in ("wall", "cpu"):
+        times = {name: [getattr(ran, kind) for ran in rans] for name, rans in measured.items()}
+        b_times = times["B --no-notify"]
+        print(f"  {kind:4s}: B (--no-notify) median {statistics.median(b_times) * 1000:.1f} ms")
         for name in ("A evaluation + notify", "A0 before"):
-            if name not in measured:
+            if name not in times:
                 continue
-            a_times = measured[name]
-            pairs = list(zip(a_times, b_times, strict=True))
-            difference = statistics.median((x - y) * 1000 for x, y in pairs)
-            ratio = statistics.median(x / y for x, y in pairs)
-            verdict = "within" if difference < EVALUATION_BUDGET_MS else "OVER"
+            difference, ratio = paired(times[name], b_times)
+            verdict = "within" if difference * 1000 < EVALUATION_BUDGET_MS else "OVER"
             print(
-                f"        {name}: median {statistics.median(a_times) * 1000:.1f} ms; minus B, "
-                f"median of the rounds {difference:+.1f} ms ({verdict} the "
+                f"        {name}: median {statistics.median(times[name]) * 1000:.1f} ms; minus B, "
+                f"median of the rounds {difference * 1000:+.1f} ms ({verdict} the "
                 f"{EVALUATION_BUDGET_MS:g} ms budget), ratio {ratio:.3f}"
             )
 
@@ -264,15 +255,10 @@ def main() -> int:
     parser.add_argument("--phases", default="1,8,15,22,29")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--skip-latency", action="store_true")
-    parser.add_argument(
-        "--before",
-        type=Path,
-        help="(c) also times this checkout's code (git archive <commit> chatwoot_health | tar "
-        "-x -C DIR) on a copy of the history, in the same rounds",
-    )
+    add_before(parser, "(c) on a copy of the history, in the same rounds")
     args = parser.parse_args()
-    print(f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
-    evaluation_cost(args.rounds, args.before)
+    print(machine())
+    evaluation_cost(args.rounds, checkout(args.before))
     if not args.skip_latency:
         latency([float(phase) for phase in args.phases.split(",")])
     return 0

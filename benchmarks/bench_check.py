@@ -15,7 +15,6 @@ first request, and whether anything of supabase was imported on the way.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -23,14 +22,13 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _harness import ROOT, env_for, machine, run, times_of
 
-from chatwoot_health.check import CheckOptions, run_check  # noqa: E402
-from chatwoot_health.state import ExitCode  # noqa: E402
-from chatwoot_health.timeutil import utc_now  # noqa: E402
-from tests.fixtures_chatwoot import fake_token, probe_settings  # noqa: E402
-from tests.servers.chatwoot_server import ChatwootServer  # noqa: E402
+from chatwoot_health.check import CheckOptions, run_check
+from chatwoot_health.state import ExitCode
+from chatwoot_health.timeutil import utc_now
+from tests.fixtures_chatwoot import fake_token, probe_settings
+from tests.servers.chatwoot_server import ChatwootServer
 
 ROUND_TRIPS_ALLOWED = 2.5
 
@@ -38,16 +36,15 @@ ROUND_TRIPS_ALLOWED = 2.5
 def timed_runs(server: ChatwootServer, runs: int, directory: Path) -> list[float]:
     settings = probe_settings(server, timeout=5.0)
     options = CheckOptions(settings, directory)
-    run_check(options, utc_now())  # warm-up: first-use costs are not what this measures
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
+
+    def healthy_run() -> None:
         outcome = run_check(options, utc_now())
-        times.append(time.perf_counter() - started)
         if outcome.exit_code is not ExitCode.OK:
             failed = [(c.name, c.error) for c in outcome.artifact.checks if c.ok is False]
             raise SystemExit(f"the benchmark run was not OK: {failed}")
-    return times
+
+    healthy_run()  # warm-up: first-use costs are not what this measures
+    return times_of(healthy_run, runs)
 
 
 def import_profile(top: int) -> list[tuple[int, str]]:
@@ -79,20 +76,15 @@ def startup_to_first_request(server: ChatwootServer) -> tuple[float, float, str]
         "print(f'exit={code} supabase_imported={\"supabase\" in sys.modules} {loaded}', "
         "file=sys.stderr)\n"
     )
-    env = dict(os.environ)
-    env.update({
+    env = env_for({
         "CHATWOOT_BASE_URL": server.url, "CHATWOOT_API_TOKEN": server.token,
         "CHATWOOT_ACCOUNT_ID": "1", "AGENT_HEALTH_URL": server.agent_url,
     })  # fmt: skip
     before = len(server.requests)
     started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT,
-        check=False,
-    )  # fmt: skip
-    total = time.perf_counter() - started
+    done = run([sys.executable, "-c", code], env)
     first = min(request.arrived for request in server.requests[before:])
-    return first - started, total, done.stderr.strip().splitlines()[-1]
+    return first - started, done.wall, done.stderr.strip().splitlines()[-1]
 
 
 def main() -> int:
@@ -114,7 +106,8 @@ def main() -> int:
     slow_median = statistics.median(slow_times)
     difference = slow_median - fast_median
     round_trips = difference / delay
-    print(f"check, {args.runs} runs each (after one warm-up), {os.cpu_count()} CPUs")
+    print(machine())
+    print(f"check, {args.runs} runs each (after one warm-up)")
     print(f"  answering at once:        median {fast_median * 1000:7.1f} ms  "
           f"(min {min(fast_times) * 1000:.1f}, max {max(fast_times) * 1000:.1f})")  # fmt: skip
     print(f"  answering after {delay * 1000:.0f} ms:   median {slow_median * 1000:7.1f} ms  "
@@ -127,9 +120,7 @@ def main() -> int:
     print("\npython -X importtime -c 'import chatwoot_health.cli': the slowest imports, cumulative")
     for microseconds, name in import_profile(15):
         print(f"  {microseconds / 1000:8.1f} ms  {name}")
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "pass"], check=True)
-    bare = time.perf_counter() - started
+    bare = run([sys.executable, "-c", "pass"]).wall
     print("\nfresh process running `check --no-artifact`:")
     print(f"  process start to first request: {to_first * 1000:.0f} ms; whole run "
           f"{process_total * 1000:.0f} ms")  # fmt: skip

@@ -18,10 +18,10 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from _harness import machine, median_time
 from playwright.sync_api import Browser, sync_playwright
 
 from chatwoot_health.demo import generate
@@ -29,9 +29,7 @@ from chatwoot_health.render.report import RENDERERS
 from chatwoot_health.report.build import build_report
 from chatwoot_health.report.options import ReportOptions
 from chatwoot_health.report.run import html_context
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the Chromium set-up is the tests'
-from tests.dashboard_support import CHROMIUM, CHROMIUM_ARGS
+from tests.dashboard_support import CHROMIUM, CHROMIUM_ARGS  # the Chromium set-up is the tests'
 
 END = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 EMPTY = '<!DOCTYPE html><html lang="en"><meta charset="utf-8"><title>empty</title><p>Hello</p>'
@@ -41,15 +39,6 @@ FCP = (
     " if (e) resolve(e.startTime); else requestAnimationFrame(look); }; look(); })"
 )
 LOAD = "() => performance.getEntriesByType('navigation')[0].loadEventEnd"
-
-
-def median_time(action: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def paint(browser: Browser, path: Path, runs: int) -> tuple[float, float, float]:
@@ -110,6 +99,7 @@ def main() -> None:
             browser.close()
 
     size = len(text.encode("utf-8"))
+    print(machine())
     print(f"dashboard.html, 30-day demo history: {size / 1024:7.1f} KB  (limit 300 KB)")
     print(f"build the 3 ranges (24h, 7d, 30d):   {build_s * 1000:7.1f} ms")
     print(f"render HTML (Jinja2):                {html_s * 1000:7.1f} ms")

@@ -5,28 +5,26 @@ must cost at most 20 % (or 0.1 s) more, because files are selected by name.
 
     python benchmarks/bench_report.py [--keep DIR]
 
-Needs `jq` on PATH for the baseline (Debian package `jq`). Runs every command in turn, 7 rounds,
-and prints the fastest wall-clock and CPU (user + system) time of each, and the ratios.
+Needs `jq` on PATH for the baseline (Debian package `jq`). Runs every command once per round, in
+a random order, 7 rounds (benchmarks/_harness.py), and prints the fastest wall-clock and CPU
+(user + system) time of each, and the ratios.
 """
 
 from __future__ import annotations
 
 import argparse
-import random
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
-from chatwoot_health.artifacts.store import artifact_name, write_artifact
-from chatwoot_health.demo import Scenario, make_artifact
+from _harness import STEP, cli, env_for, interleaved, machine, make_history, run
+
+from chatwoot_health.artifacts.store import artifact_name
 
 END = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-STEP = timedelta(minutes=5)
 JQ = (
     '[.[] | .checks[] | select(.name == "rails_health")] as $c'
     " | ($c | map(select(.ok == true)) | length) as $up"
@@ -36,22 +34,6 @@ JQ = (
     " | ($h | floor) as $i | $d[$i] + ($h - $i) * (($d[[$i + 1, $n - 1] | min]) - $d[$i]);"
     " {uptime: ($up / ($up + $down) * 100), median: pct(50), p90: pct(90), p99: pct(99)}"
 )
-
-
-class NoGap(Scenario):
-    def in_gap(self, t: datetime) -> bool:
-        return False
-
-
-def make_history(directory: Path) -> int:
-    scenario = NoGap(END)
-    rng = random.Random(1)
-    t, count = END - timedelta(days=30) + STEP, 0
-    while t <= END:
-        write_artifact(directory, make_artifact(t, scenario, rng, 1), durable=False)
-        t += STEP
-        count += 1
-    return count
 
 
 def add_older_year(source: Path, target: Path) -> int:
@@ -70,25 +52,15 @@ Command = list[str] | str
 
 
 def measure(commands: dict[str, Command], rounds: int = 7) -> dict[str, tuple[float, float]]:
-    """label → (fastest wall time, fastest CPU time), the commands run in turn, ``rounds`` times.
-
-    Interleaving matters on a shared machine whose speed drifts: each command sees the same
-    conditions, so their ratios hold even when absolute times move.
-    """
-    best: dict[str, tuple[float, float]] = {}
-    for _ in range(rounds):
-        for label, command in commands.items():
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            started = time.perf_counter()
-            subprocess.run(
-                command, shell=isinstance(command, str), check=False, stdout=subprocess.DEVNULL
-            )
-            wall = time.perf_counter() - started
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-            old = best.get(label, (wall, cpu))
-            best[label] = (min(old[0], wall), min(old[1], cpu))
-    return best
+    """label → (fastest wall time, fastest CPU time), the commands run in interleaved rounds
+    (:func:`_harness.interleaved`): each command sees the same conditions, so their ratios hold
+    even when the shared machine's speed drifts."""
+    actions = {label: partial(run, command, env_for({})) for label, command in commands.items()}
+    measured = interleaved(actions, rounds, seed=7, warm_up=False)
+    return {
+        label: (min(r.wall for r in rans), min(r.cpu for r in rans))
+        for label, rans in measured.items()
+    }
 
 
 def main() -> None:
@@ -99,14 +71,14 @@ def main() -> None:
     month, year = base / "month", base / "year"
     if not month.exists():
         print(f"writing 30 days of artifacts to {month} …", file=sys.stderr)
-        make_history(month)
+        make_history(month, END)
     if not year.exists():
         print(f"writing a year of artifacts to {year} …", file=sys.stderr)
         add_older_year(month, year)
     files = len(list(month.glob("*.json")))
     size = sum(p.stat().st_size for p in month.glob("*.json"))
     at = END.strftime("%Y-%m-%dT%H:%M:%SZ")
-    report = [sys.executable, "-m", "chatwoot_health", "report", "--at", at, "--format", "json"]
+    report = cli("report", "--at", at, "--format", "json")
     if not shutil.which("jq"):
         raise SystemExit("jq is not on PATH: apt-get install jq (it is the baseline)")
     commands: dict[str, Command] = {
@@ -115,9 +87,10 @@ def main() -> None:
         "report (default windows)": [*report, "--artifacts-dir", str(month)],
         "report --window 30d": [*report, "--window", "30d", "--artifacts-dir", str(month)],
         "report, year directory": [*report, "--artifacts-dir", str(year)],
-        "process start-up (--version)": [sys.executable, "-m", "chatwoot_health", "--version"],
+        "process start-up (--version)": cli("--version"),
     }
     best = measure(commands)
+    print(machine())
     print(f"artifacts in window: {files} files, {size / 1e6:.1f} MB")
     print("fastest of 7 interleaved rounds: wall, CPU (user + system)")
     for label, (wall, cpu) in best.items():

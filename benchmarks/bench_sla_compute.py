@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+from _harness import best_of, machine
 
 from chatwoot_health.metrics.business_hours import BusinessCalendar
 from chatwoot_health.metrics.sla import compute_sla
@@ -59,20 +61,12 @@ def naive_wall_clock(rows: Sequence[DecisionRow], now: datetime) -> float:
     return total
 
 
-def best_of(repeat: int, run: Callable[[], object]) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        began = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - began)
-    return best
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
+    print(machine())
 
     began = time.perf_counter()
     rows = make_rows(args.rows)

@@ -13,9 +13,9 @@ import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _harness import machine  # first: puts the repository (the test servers) on sys.path
+
 START = datetime(2026, 11, 20, tzinfo=UTC)
 
 
@@ -24,8 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
+    print(machine())
 
-    sys.path.insert(0, str(ROOT))  # the start/stop logic lives with the tests
     import psycopg
     from pydantic import SecretStr
 
