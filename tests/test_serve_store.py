@@ -133,9 +133,26 @@ def test_serve_reports_every_location_from_the_store_with_the_cli_bytes(
         store = live.app.state.store
         assert isinstance(store, StorePool)
         assert not store.closed
+        # Reports borrow the pool's connections: three reports not cached yet open no session
+        # of their own (this count's own connection is one; the pool may grow to its second).
+        before = sessions(store_dsn)
+        for minutes in (1, 2, 3):
+            at = (AT - timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+            assert client.get(f"{PREFIX}/report.json?at={at}&window=2h").status_code == 200
+        assert sessions(store_dsn) - before <= 2
     finally:
         live.stop()
     assert store.closed, "the pool outlived the server"
+
+
+def sessions(dsn: str) -> int:
+    """The sessions PostgreSQL has let in to the store's database so far (this one included)."""
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 @pytest.mark.postgres

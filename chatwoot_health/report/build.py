@@ -115,8 +115,9 @@ def _load_store(options: ReportOptions, dsn: str) -> tuple[StoredWindow | None, 
     try:
         # the files' window is [start - 1 s, end]; the store's (start, end]
         read = read_store(
-            dsn, earliest - SECOND, options.now, detail_since, windows.uptime, options.interval
-        )
+            dsn, earliest - SECOND, options.now, detail_since, windows.uptime, options.interval,
+            pool=options.store_pool,
+        )  # fmt: skip
         return read, None
     except StoreError as exc:
         return None, f"{exc}; reporting from the local files in {options.artifacts_dir}"

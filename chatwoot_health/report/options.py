@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from chatwoot_health.alerts import PROACTIVE
@@ -15,6 +15,8 @@ from chatwoot_health.models.settings import SupabaseSettings
 from chatwoot_health.thresholds import DEFAULT_TIMEZONE, RESPONSE_TARGET, SERVICE_DOWN_AFTER
 
 if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
+
     from chatwoot_health.notify.channels import Channel
 
 DEFAULT_UPTIME_WINDOW = timedelta(days=30)
@@ -41,6 +43,8 @@ class ReportOptions:
     store: str | None = None
     #: This host's location: the runs without one (the local files, older artifacts) are its.
     location: str = ""
+    #: ``serve``'s pool of connections to the store (``of`` leaves it None: connect per report).
+    store_pool: ConnectionPool[Any] | None = None
 
     @classmethod
     def of(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from chatwoot_health.artifacts.fast import ArtifactCore
 from chatwoot_health.artifacts.store import ArtifactSet
@@ -29,9 +29,14 @@ from chatwoot_health.quorum import by_location, known_since, slot_bars, votes
 from chatwoot_health.thresholds import LOCATION_KNOWN_INTERVALS, RESPONSE_TARGET_MINUTES
 
 if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
+
     from chatwoot_health.store.runs import Percentiles, ReportRows
 
 HOUR = timedelta(hours=1)
+#: How long a report waits for a pooled connection before it connects on its own (which, with
+#: the store down, fails at once with the reason ``report`` gives).
+POOL_WAIT = 0.5
 
 
 def bar_step(window: Window) -> timedelta:
@@ -186,10 +191,12 @@ def read_store(
     detail_since: datetime,
     window: Window | None = None,
     interval: timedelta = timedelta(minutes=5),
+    pool: ConnectionPool[Any] | None = None,
 ) -> StoredWindow:
     """Every location's runs with ``start < checked_at <= end`` of the instance of the latest
     run, aggregated over ``window`` (default: ``(start, end]``) in slots of ``interval``;
-    raises ``StoreError`` (one line, no password)."""
+    raises ``StoreError`` (one line, no password). With ``pool`` (``serve``'s), the
+    connection is borrowed from it and given back; else one is opened for this report."""
     from chatwoot_health.store.db import connect
     from chatwoot_health.store.runs import ReportQuery, first_run_at, read_report
 
@@ -205,6 +212,16 @@ def read_store(
         # the alert rules' last hour, and the runs that make a location known (and one more)
         lookback=max(HOUR, interval * (LOCATION_KNOWN_INTERVALS + 1)),
     )
+    if pool is not None:
+        from psycopg_pool import PoolClosed, PoolTimeout
+
+        try:
+            with pool.connection(timeout=POOL_WAIT) as connection:
+                rows = read_report(connection, dsn, query)
+                first = first_run_at(connection, dsn)
+            return StoredWindow(rows.tail if rows else [], first, rows, window, interval)
+        except (PoolTimeout, PoolClosed):
+            pass  # none to lend soon (the store down, or shut): connecting says why, as report
     connection = connect(dsn)
     try:
         rows = read_report(connection, dsn, query)

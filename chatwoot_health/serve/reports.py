@@ -21,7 +21,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
 
@@ -90,14 +90,18 @@ def _render(
     now: datetime,
     live: bool,
     block: LiveBlock | None,
+    store: StorePool | None = None,
 ) -> Rendered:
-    """Run ``report`` exactly as the CLI does (``live``: no ``--at`` was given)."""
+    """Run ``report`` exactly as the CLI does (``live``: no ``--at`` was given), reading the
+    store through ``store``'s pool when there is one."""
     from chatwoot_health.artifacts.store import DirectoryError
     from chatwoot_health.report.build import NoData
     from chatwoot_health.report.options import ReportOptions
     from chatwoot_health.report.run import run_report
 
     options = ReportOptions.of(settings.report, now, window, None, live=live)
+    if store is not None and options.store is not None:
+        options = replace(options, store_pool=store.pool)
     try:
         result = run_report(
             options, settings.report, fmt=fmt, detailed=False, colour=False, notify=False,
@@ -242,7 +246,7 @@ class ReportService:
         if self._thread is None:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="chatwoot-health-report")
         rendered = await asyncio.get_running_loop().run_in_executor(
-            self._thread, _render, self.settings, fmt, window, now, at is None, block
+            self._thread, _render, self.settings, fmt, window, now, at is None, block, self.store
         )
         if at is None:
             # the reports of an older version are served again only while their own are being
