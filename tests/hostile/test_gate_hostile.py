@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.hostile.support import REPO
+from tests.hostile.support import CLI, child_env
 from tests.test_integrations_gate import AT, UPTIME_LINE, history
 
 FORMATS = ["table", "json", "csv", "html", "markdown", "nagios", "prometheus", "badge", "shields"]
@@ -41,9 +40,7 @@ def report(
     """``chatwoot-health report`` with stdout a ``file`` (returned), a ``pipe`` (returned),
     ``closed`` (``>&-``) or ``full`` (``/dev/full``); the exit code, stdout and stderr."""
     command = [
-        sys.executable,
-        "-m",
-        "chatwoot_health",
+        *CLI,
         "report",
         "--artifacts-dir",
         str(artifacts),
@@ -57,12 +54,7 @@ def report(
         "critical",
         *args,
     ]
-    base = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "LANG": "C.UTF-8",
-        "PYTHONPATH": str(REPO),
-        **(env or {}),
-    }
+    base = child_env(env)
     if stdout == "closed":
         command = ["/bin/sh", "-c", '"$@" >&-', "sh", *command]
     out_path = work / "stdout"

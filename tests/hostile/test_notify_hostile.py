@@ -16,7 +16,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -29,7 +28,7 @@ from chatwoot_health.notify.engine import notify
 from chatwoot_health.notify.state_pg import PgNotifyStore
 from chatwoot_health.sqlite import DB_NAME
 from chatwoot_health.store import db
-from tests.hostile.support import REPO
+from tests.hostile.support import CLI, child_env
 from tests.hostile.test_fast_path_hostile import Quick, assert_contract, fault_lines
 from tests.servers.chatwoot_server import ChatwootServer
 from tests.servers.receiver import Receiver
@@ -191,14 +190,9 @@ def test_overlapping_runs_while_one_is_stuck_delivering(line: Timeline) -> None:
 class Hosts(QuorumHosts):
     def start(self, location: str) -> subprocess.Popen[str]:
         """``check`` as location ``location``, not waited for (store_support.cli's env)."""
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "PYTHONPATH": str(REPO),
-            "HOME": os.environ.get("HOME", "/root"),
-            **self.env(location),
-        }
+        env = child_env({"HOME": os.environ.get("HOME", "/root"), **self.env(location)})
         return subprocess.Popen(
-            [sys.executable, "-m", "chatwoot_health", "check"],
+            [*CLI, "check"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
