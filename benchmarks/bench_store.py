@@ -135,6 +135,11 @@ def pair_costs(
                 f"of the rounds {added:+.1f} ms (limit {LIMIT_MS:.0f} ms: {verdict}), "
                 f"ratio {ratio:.3f}"
             )
+        if "A0 before" in times:  # the two codes with the store, side by side in each round
+            a, a0 = ([t[k] for t in times[n]] for n in ("A", "A0 before"))
+            gain = statistics.median((y - x) * 1000 for x, y in zip(a, a0, strict=True))
+            print(f"          A is cheaper than A0 by {gain:+.1f} ms (median of the rounds)")
+    print(f"    load average: {os.getloadavg()[0]:.1f}")
 
 
 def runs_in(dsn: str) -> list[tuple[object, ...]]:
