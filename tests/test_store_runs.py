@@ -273,3 +273,19 @@ def test_the_quorums_read_in_one_pipeline_equals_the_two_reads(store_dsn: str) -
         )
     finally:
         connection.close()
+
+
+def test_checks_write_path_leaves_the_reports_queries_out() -> None:
+    """A check with a store imports store.send and store.write, never store.runs (the report's
+    queries and dataclasses) unless its alert step reads the quorum."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import chatwoot_health.store.send; "
+        "print('chatwoot_health.store.runs' in sys.modules, 'psycopg' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.split() == ["False", "False"]
