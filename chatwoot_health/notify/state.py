@@ -114,6 +114,12 @@ class StateCorrupt(StateUnavailable):
     pass
 
 
+class StateNewer(StateCorrupt):
+    """Written by a newer chatwoot-health (after a downgrade): this version cannot read it, so
+    it is moved aside like a damaged one and the open alerts are rebuilt from the artifacts —
+    the history is kept in the moved file, the outage still reaches people."""
+
+
 def _text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
@@ -204,9 +210,9 @@ class NotifyStore(Marks):
         try:
             version = int(db.execute("PRAGMA user_version").fetchone()[0])
             if version > SCHEMA_VERSION:
-                raise StateUnavailable(
+                raise StateNewer(
                     f"{self.path} was written by a newer chatwoot-health (schema {version}, "
-                    f"this one knows {SCHEMA_VERSION}); notifications skipped"
+                    f"this one knows {SCHEMA_VERSION})"
                 )
             fresh = version == 0
             if fresh:

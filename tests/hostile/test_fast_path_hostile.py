@@ -208,6 +208,12 @@ def _newer_digest(db: Path) -> None:
         conn.execute("CREATE TABLE IF NOT EXISTS recent_extra (x)")
 
 
+def _newer_state(db: Path) -> None:
+    """A newer chatwoot-health's notification state (a downgrade): moved aside, rebuilt."""
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA user_version = 99")
+
+
 def _deleted(db: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
@@ -217,6 +223,7 @@ FAULTS: dict[str, Callable[[Path], None]] = {
     "corrupt": _corrupt,
     "truncated": _truncated,
     "newer-digest": _newer_digest,
+    "newer-state": _newer_state,
 }
 
 
