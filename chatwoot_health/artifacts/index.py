@@ -158,8 +158,15 @@ class IndexUnavailable(Exception):
     """The index cannot be used this run; ``str(exc)`` is one line."""
 
 
+_SAID: set[str] = set()
+
+
 def notice(message: str) -> None:
-    """One line on stderr: the index is a cache, its trouble is never an error."""
+    """One line on stderr, once per process (a run opens the index more than once): the index
+    is a cache, its trouble is never an error."""
+    if message in _SAID:
+        return
+    _SAID.add(message)
     print(f"chatwoot-health: run index: {message}", file=sys.stderr)
 
 

@@ -245,14 +245,6 @@ def test_a_damaged_database_during_an_outage_still_notifies_once(
     assert line.messages() == ["service_down start"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a directory at the database's path: the run index's line 'run index: … cannot be "
-    "used (unable to open database file); reading the files' is printed twice per run — "
-    "artifacts/store.py index_written (line ~103) and read_window (line ~340) each call "
-    "RunIndex.open, which prints its notice every time (artifacts/index.py notice, line ~157); "
-    "fix: print each notice once per process",
-)
 def test_a_directory_at_the_databases_path(line: Timeline) -> None:
     """Nothing can be recorded: notifications are refused (nothing is sent that cannot be
     recorded, so nothing repeats) and the run index reads the files; each says so once."""
