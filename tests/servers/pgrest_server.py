@@ -546,6 +546,12 @@ class _Handler(BaseHTTPRequestHandler):
                 )
         except ApiError as error:
             status, headers, body = error.status, {}, json.dumps(error.body).encode()
+        except psycopg.OperationalError:  # its PostgreSQL is gone (stopped by a test): as PostgREST
+            status, headers = 503, {}
+            body = json.dumps(
+                {"code": "PGRST001", "details": None, "hint": None,
+                 "message": "Database client error. Retrying the connection."}
+            ).encode()  # fmt: skip
         if body or status != 204:
             headers = {"Content-Type": "application/json; charset=utf-8", **headers}
         state.record(
