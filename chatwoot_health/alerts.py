@@ -23,7 +23,7 @@ from chatwoot_health.metrics.latency import successful_durations
 from chatwoot_health.metrics.percentiles import percentile
 from chatwoot_health.metrics.window import Window
 from chatwoot_health.models.alert import Alert, Criterion, Severity
-from chatwoot_health.models.base import FailureSpan
+from chatwoot_health.models.base import FailureSpan, Liveness
 from chatwoot_health.models.report import ChannelOut, SlaOut, UptimeOut
 from chatwoot_health.quorum import Vote, by_location, votes
 from chatwoot_health.state import State, worst
@@ -652,6 +652,10 @@ def evaluate(evidence: Evidence) -> tuple[list[Alert], frozenset[str]]:
     if several:  # the quorum of the locations decides (one location: exactly as before)
         judged |= {"location_degraded", "probe_host_silent"}
         liveness = list(quorum_alerts(groups, now, e.interval, e.down_after, e.last_seen))
+        if _own_verdict(groups.get(e.location, ()), now) == "down" and not any(
+            alert is not None and alert.name == "service_down" for alert in liveness
+        ):
+            judged -= {"service_down"}  # no evidence of recovery here: another host clears it
     candidates: list[Alert | None] = [
         *liveness,
         high_queue(e.in_window, now, e.queue),
@@ -687,6 +691,21 @@ def evaluate(evidence: Evidence) -> tuple[list[Alert], frozenset[str]]:
     active = [alert for alert in candidates if alert is not None]
     active.sort(key=lambda a: (a.severity is not Severity.CRITICAL, a.name))
     return active, frozenset(judged)
+
+
+def _own_verdict(runs: Sequence[ArtifactCore], now: datetime) -> Liveness:
+    """The reader's own latest judged liveness at ``now`` ("unknown" when none).
+
+    A host that sees Chatwoot down itself never *clears* a quorum's ``service_down``: its view of
+    the others may be a round old (hosts that run at the same instant judge "as of" their own
+    start, so a peer's run begun a moment later counts with its previous, up, verdict), and "not a
+    majority down" from such a view is no evidence of recovery. Otherwise the episode another host
+    just opened would be resolved at once and re-opened the next round: start/resolve every
+    round with cron on several hosts at :00. A host that sees Chatwoot up judges it as before;
+    a location that stays down alone (``location_degraded``) leaves the clearing to the
+    locations that reach Chatwoot."""
+    judged = [run.liveness for run in runs if run.liveness != "unknown" and run.checked_at <= now]
+    return judged[-1] if judged else "unknown"
 
 
 def worst_severity(alerts: Sequence[Alert]) -> State:
