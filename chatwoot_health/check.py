@@ -511,7 +511,26 @@ def judge_alerts(
     active, judged = alerts.evaluate(evidence)
     if alerting.supabase and not any(alert.name == "high_queue" for alert in active):
         judged -= {"high_queue"}  # the approval queue may hold it: report's to clear
+    # The mirror of evaluate's rule (a host that sees Chatwoot down never clears the quorum's
+    # outage): a host that reaches Chatwoot itself never *starts* it. Its view of the others may
+    # be a round old — hosts that run at the same instant read each other's runs as of their own
+    # start — so after a recovery the host that began first and judges last would count the
+    # others' previous, down, round and page again. The hosts that see Chatwoot down raise and
+    # keep service_down; this run neither starts nor clears it.
+    if (
+        peers is not None
+        and _own_verdict(runs) == "up"
+        and any(alert.name == "service_down" for alert in active)
+    ):
+        active = [alert for alert in active if alert.name != "service_down"]
+        judged -= {"service_down"}
     return active, judged
+
+
+def _own_verdict(runs: Sequence[ArtifactCore]) -> str:
+    """This host's latest judged liveness ("unknown" when none): the last of ``runs`` that has
+    one (``runs`` end with this run)."""
+    return next((run.liveness for run in reversed(runs) if run.liveness != "unknown"), "unknown")
 
 
 def check_view(outcome: CheckOutcome, options: CheckOptions) -> CheckView:

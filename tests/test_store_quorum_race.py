@@ -182,12 +182,6 @@ def test_a_host_that_sees_chatwoot_up_clears_it() -> None:
     assert _ends(active, judged) == ["service_down"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known (issue #14): check reads its peers' runs only up to its own start "
-    "(store.runs.read_peers end=now), so the host that began first and judges last counts the "
-    "others' previous (down) round and pages again after b and c resolved the outage",
-)
 def test_the_host_that_started_first_and_judges_last_does_not_page_again_after_recovery(
     hosts: GatedHosts,
 ) -> None:
