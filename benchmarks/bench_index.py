@@ -140,7 +140,7 @@ def main() -> None:
     month, compact, year = base / "month", base / "compact", base / "year"
     if not month.exists():
         print(f"writing 30 days of artifacts to {month} …", file=sys.stderr)
-        make_history(month)
+        make_history(month, END)
     if not compact.exists():
         make_compact(month, compact)
     if not year.exists():
