@@ -52,9 +52,26 @@ def run_report(
     ``freeze_gc``: the process exits after this report (the command line): see
     :func:`_gc_for_one_report`. Never in ``serve``, which runs for months."""
     with _gc_for_one_report(freeze_gc):
-        return _run_report(
-            options, settings, fmt, detailed, colour, notify, live, fail_on, freeze_gc
-        )
+        provider = _provider(options, settings, fmt)
+        try:
+            outcome = build_report(options, extra=provider)
+            if freeze_gc:
+                _UNTIL_EXIT.append(outcome.read)
+            diagnostics = list(outcome.skipped)
+            context = RenderContext(detailed=detailed, colour=colour)
+            if fmt == "html":
+                context = replace(html_context(options, outcome.report, provider), live=live)
+            context = replace(context, fail_on=fail_on, min_uptime=options.min_uptime)
+            if provider is not None:
+                diagnostics += provider.diagnostics
+            if notify:
+                diagnostics += _notify(options, settings, outcome.report, provider)
+        finally:
+            if provider is not None:
+                provider.close()
+        text = RENDERERS[fmt](outcome.report, context)
+        verdict = gated_state(outcome.report.alerts, fail_on).exit_code
+        return ReportRun(text, verdict, diagnostics, outcome.report)
 
 
 #: What the reports of a process that exits right after them (``freeze_gc``: the command line)
@@ -79,39 +96,6 @@ def _gc_for_one_report(freeze: bool) -> Iterator[None]:
     finally:
         gc.freeze()
         gc.enable()
-
-
-def _run_report(
-    options: ReportOptions,
-    settings: ReportSettings,
-    fmt: str,
-    detailed: bool,
-    colour: bool,
-    notify: bool,
-    live: LiveBlock | None,
-    fail_on: Severity,
-    exits: bool = False,
-) -> ReportRun:
-    provider = _provider(options, settings, fmt)
-    try:
-        outcome = build_report(options, extra=provider)
-        if exits:
-            _UNTIL_EXIT.append(outcome.read)
-        diagnostics = list(outcome.skipped)
-        context = RenderContext(detailed=detailed, colour=colour)
-        if fmt == "html":
-            context = replace(html_context(options, outcome.report, provider), live=live)
-        context = replace(context, fail_on=fail_on, min_uptime=options.min_uptime)
-        if provider is not None:
-            diagnostics += provider.diagnostics
-        if notify:
-            diagnostics += _notify(options, settings, outcome.report, provider)
-    finally:
-        if provider is not None:
-            provider.close()
-    text = RENDERERS[fmt](outcome.report, context)
-    verdict = gated_state(outcome.report.alerts, fail_on).exit_code
-    return ReportRun(text, verdict, diagnostics, outcome.report)
 
 
 def _provider(
