@@ -9,8 +9,8 @@ closed at shutdown.
 
 The reports' cache must also notice runs that other locations store. :meth:`StorePool.marker`
 is one small query — the number of runs in the last :data:`MARKER_SPAN` and the latest
-``checked_at`` — polled every :data:`POLL_SECONDS` off the event loop; it changes whenever a run
-is stored (a backlog too) or pruned, and never reads the runs themselves.
+``checked_at`` — polled every ``serve.app.STORE_POLL_SECONDS`` off the event loop; it changes
+whenever a run is stored (a backlog too) or pruned, and never reads the runs themselves.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from chatwoot_health.store.db import CONNECT_TIMEOUT, STATEMENT_TIMEOUT_MS, describe
+from chatwoot_health.store.db import CONNECT_TIMEOUT, connect_settings, describe
 
 if TYPE_CHECKING:
     import psycopg
@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("chatwoot_health.serve")
 
-#: How often the store is asked whether runs came in (other locations' runs show this late).
-POLL_SECONDS = 2.0
 #: The marker counts the runs of this span (the default report window and a day of backlog).
 MARKER_SPAN = timedelta(days=31)
 #: Connections kept open: the reports are computed one at a time, the marker beside them.
@@ -50,13 +48,8 @@ class StorePool:
         self.where = describe(dsn)
         self.pool: ConnectionPool[psycopg.Connection[tuple[object, ...]]] = ConnectionPool(
             dsn,
-            # store.db.connect's settings: autocommit, UTC, bounded statements
-            kwargs={
-                "autocommit": True,
-                "connect_timeout": max(1, round(CONNECT_TIMEOUT)),
-                "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c TimeZone=UTC",
-                "application_name": "chatwoot-health serve",
-            },
+            # store.db.connect's settings (nothing prepared: a transaction-mode pooler too)
+            kwargs=dict(connect_settings(application_name="chatwoot-health serve")),
             min_size=MIN_SIZE,
             max_size=MAX_SIZE,
             open=False,

@@ -8,7 +8,7 @@ becomes ``***``), and its password is registered for redaction when the setting 
 from __future__ import annotations
 
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from chatwoot_health.redact import redact_url
 
@@ -42,6 +42,32 @@ def schema_sql() -> str:
     return resources.files("chatwoot_health.store").joinpath("schema.sql").read_text("utf-8")
 
 
+class ConnectSettings(TypedDict):
+    connect_timeout: int
+    options: str
+    application_name: str
+    prepare_threshold: int | None
+    autocommit: bool
+
+
+def connect_settings(
+    connect_timeout: float = CONNECT_TIMEOUT,
+    statement_ms: int = STATEMENT_TIMEOUT_MS,
+    application_name: str = "chatwoot-health",
+) -> ConnectSettings:
+    """Every connection's settings, for :func:`connect` and ``serve``'s pool alike: autocommit
+    (each statement commits, and ``transaction()`` is a real transaction, never a savepoint), UTC,
+    bounded statements, and nothing prepared server-side (a transaction-mode pooler, as Supabase
+    offers, may hand each transaction another backend)."""
+    return {
+        "connect_timeout": max(1, round(connect_timeout)),
+        "options": f"-c statement_timeout={statement_ms} -c TimeZone=UTC",
+        "application_name": application_name,
+        "prepare_threshold": None,
+        "autocommit": True,
+    }
+
+
 def connect(
     dsn: str, *, connect_timeout: float = CONNECT_TIMEOUT, statement_ms: int = STATEMENT_TIMEOUT_MS
 ) -> psycopg.Connection[tuple[object, ...]]:
@@ -51,15 +77,7 @@ def connect(
     import psycopg
 
     try:
-        return psycopg.connect(
-            dsn,
-            connect_timeout=max(1, round(connect_timeout)),
-            options=f"-c statement_timeout={statement_ms} -c TimeZone=UTC",
-            application_name="chatwoot-health",
-            prepare_threshold=None,
-            # each statement commits, and transaction() is a real transaction, never a savepoint
-            autocommit=True,
-        )
+        return psycopg.connect(dsn, **connect_settings(connect_timeout, statement_ms))
     except (psycopg.Error, ValueError) as exc:
         raise error(exc, dsn, "cannot connect to") from None
 
