@@ -32,6 +32,7 @@ from chatwoot_health.models.artifact import Artifact, CheckResult, RunStatus
 from chatwoot_health.probes.chatwoot import Confirmation, ProbeData, ProbeSettings, run_probes
 from chatwoot_health.state import RUN_STATES, ExitCode, State
 from chatwoot_health.thresholds import SERVICE_DOWN_AFTER
+from chatwoot_health.timeutil import as_written
 
 if TYPE_CHECKING:
     from chatwoot_health.artifacts.fast import ArtifactCore
@@ -294,7 +295,7 @@ def alert_step(
     def previous_alerts() -> Sequence[Alert]:  # a new state database: rebuilt from the files
         every = runs if recent is None else full_read()[0]
         # Runs are stored to the millisecond: this run, read back, is not earlier than itself.
-        stored = now.replace(microsecond=now.microsecond - now.microsecond % 1000)
+        stored = as_written(now)
         earlier = [run for run in every if run.checked_at < stored]
         if not earlier:
             return []

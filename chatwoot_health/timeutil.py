@@ -133,3 +133,9 @@ def humanize_age(delta: timedelta) -> str:
     if hours < 48:
         return f"{hours} hours ago"
     return f"{hours // 24} days ago"
+
+
+def as_written(moment: datetime) -> datetime:
+    """The instant as an artifact's JSON says it (to the millisecond, truncated): what the files'
+    readers and the store's columns see of a run's ``checked_at``."""
+    return moment.replace(microsecond=moment.microsecond - moment.microsecond % 1000)

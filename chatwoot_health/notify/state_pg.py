@@ -63,9 +63,6 @@ class _PgDialect:
 
 DIALECT = _PgDialect()
 
-#: The statements of one run, inside one transaction holding the advisory lock.
-PgTransaction = Transaction
-
 
 class PgNotifyStore(Marks):
     """The shared state over an open store connection (the caller's, closed by the caller)."""

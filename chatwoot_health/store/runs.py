@@ -26,9 +26,9 @@ from chatwoot_health.artifacts.fast import (
 )
 from chatwoot_health.store.db import error
 from chatwoot_health.store.write import StoredRun as StoredRun  # re-exported: the write path
-from chatwoot_health.store.write import as_written as as_written
 from chatwoot_health.store.write import write_runs as write_runs
 from chatwoot_health.thresholds import AGENT_OFFLINE_RUNS, HIGH_QUEUE_PENDING
+from chatwoot_health.timeutil import as_written as as_written
 from chatwoot_health.timeutil import in_range
 
 if TYPE_CHECKING:

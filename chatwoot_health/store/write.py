@@ -10,11 +10,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from chatwoot_health.models.artifact import Artifact
 from chatwoot_health.store.db import check_version, error
+from chatwoot_health.timeutil import as_written
 
 if TYPE_CHECKING:
     import psycopg
@@ -86,9 +86,3 @@ def write_runs(connection: Connection, dsn: str, runs: Sequence[StoredRun]) -> i
     except psycopg.Error as exc:
         raise error(exc, dsn, "cannot write to") from None
     return max(added, 0)
-
-
-def as_written(moment: datetime) -> datetime:
-    """The instant as the artifact's JSON says it (to the millisecond, truncated): the column
-    the SQL aggregates slot and window by is the ``checked_at`` the files' readers see."""
-    return moment.replace(microsecond=moment.microsecond - moment.microsecond % 1000)
