@@ -181,7 +181,7 @@ def run_check(
         )
     else:
         assert path is not None
-        index_written(path)  # the report after this one reads the run from the index
+        index_written(options.artifacts_dir, path)  # the next report reads it from the index
         outcome = CheckOutcome(artifact, code, path=path, auth_rejected=data.auth_rejected)
     if options.store is None:
         if options.alerting is not None:

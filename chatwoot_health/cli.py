@@ -413,20 +413,23 @@ def prune(
         result = run_prune(directory, older_than, now, dry_run)
     except DirectoryError as exc:
         fail(str(exc))
-    if values["store"] is not None:
-        _prune_store(values["store"], now - older_than, dry_run)
     verb = "would delete" if dry_run else "deleted"
     count = len(result.matched) if dry_run else result.deleted
     stale = f"; {verb} {len(result.stale_temp)} stale temporary file(s)"
     stale = stale if result.stale_temp else ""
+    moved = f"; {'would move' if dry_run else 'moved'} {len(result.moved)} into month directories"
+    moved = moved if result.moved else ""
+    # The files' summary first: they are gone whatever the store does next.
     click.echo(
         f"{verb} {count} artifact(s) older than {format_duration(older_than)} "
-        f"in {directory}; {result.kept} kept{stale}"
+        f"in {directory}; {result.kept} kept{stale}{moved}"
     )
     for line in result.misnamed:
         say(line)
     for error in result.errors:
         say(str(error))
+    if values["store"] is not None:
+        _prune_store(values["store"], now - older_than, dry_run)
     sys.exit(int(ExitCode.UNKNOWN if result.errors else ExitCode.OK))
 
 

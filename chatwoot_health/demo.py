@@ -18,6 +18,7 @@ from pathlib import Path
 
 from chatwoot_health import __version__
 from chatwoot_health.artifacts.store import (
+    MONTH_DIR,
     ArtifactDirectory,
     ArtifactWriteError,
     DirectoryError,
@@ -287,13 +288,18 @@ def _prepare(directory: Path) -> None:
         if directory.exists() and any(directory.iterdir()):
             if not (directory / MARKER).exists():
                 raise DemoError(f"{directory} is not empty and holds no demo: choose another --dir")
-            names, _misnamed = ArtifactDirectory(directory).scan()
+            listing = ArtifactDirectory(directory)
+            names, _misnamed = listing.scan()
             for _stamp, name in names:
-                path = directory / name
+                path = listing.file(name)
                 # Only regular files: a directory or a link named like an artifact stays.
                 if stat.S_ISREG(os.lstat(path).st_mode):
                     with contextlib.suppress(FileNotFoundError):
                         path.unlink()
+            for entry in os.listdir(directory):
+                if MONTH_DIR.match(entry):
+                    with contextlib.suppress(OSError):  # emptied: the new history makes its own
+                        os.rmdir(directory / entry)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / MARKER).write_text("written by `chatwoot-health demo`\n")
     except OSError as exc:

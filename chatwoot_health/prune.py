@@ -1,5 +1,9 @@
 """Retention: delete artifact files (by name pattern) older than a cutoff, and nothing else.
 
+Also tidies the layout: a kept file at the top level of the directory (where versions before
+the month directories wrote) is moved into its month's directory, and a month directory before
+the cutoff's month that pruning left empty is removed.
+
 Also removes this tool's own temporary files (``.tmp-*.partial``) left for more than
 :data:`STALE_TEMP_AGE` by a run that was killed outright (SIGKILL, a power cut): a live write
 keeps one for milliseconds.
@@ -7,6 +11,7 @@ keeps one for milliseconds.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from dataclasses import dataclass, field
@@ -14,7 +19,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from chatwoot_health.artifacts.index import forget
-from chatwoot_health.artifacts.store import ArtifactDirectory
+from chatwoot_health.artifacts.store import (
+    MONTH_DIR,
+    ArtifactDirectory,
+    DirectoryError,
+    month_of,
+    month_of_name,
+)
 from chatwoot_health.fileio import is_temp_name
 
 STALE_TEMP_AGE = timedelta(hours=1)
@@ -28,8 +39,12 @@ class PruneResult:
     errors: list[str]
     #: Stale temporary files (deleted unless a dry run).
     stale_temp: list[Path] = field(default_factory=list)
-    #: Files named like artifacts whose name is an impossible instant: left alone, and said.
+    #: Entries named like artifacts that are not read (an impossible instant, a file in another
+    #: month's directory, …): left alone, and said.
     misnamed: list[str] = field(default_factory=list)
+    #: Kept files found at the top level (the layout before the month directories): moved into
+    #: their month's directory (unless a dry run).
+    moved: list[Path] = field(default_factory=list)
 
 
 def _is_regular(path: Path) -> os.stat_result | None:
@@ -49,35 +64,78 @@ def prune(directory: Path, older_than: timedelta, now: datetime, dry_run: bool) 
     names, misnamed = listing.scan()
     # Only regular files: a directory or a link that happens to carry an artifact's name is not
     # ours.
-    files = [(stamp, directory / name) for stamp, name in names]
-    files = [(stamp, path) for stamp, path in files if _is_regular(path) is not None]
-    old = [path for stamp, path in files if stamp < cutoff]
+    files = [(stamp, name, listing.file(name)) for stamp, name in names]
+    files = [(stamp, name, path) for stamp, name, path in files if _is_regular(path) is not None]
+    old = [(name, path) for stamp, name, path in files if stamp < cutoff]
+    at_top = set(listing.at_top())
+    move = [(name, path) for stamp, name, path in files if stamp >= cutoff and name in at_top]
     stale_before = (now - STALE_TEMP_AGE).timestamp()
     stale = []
-    for name in listing.all_names():
-        if is_temp_name(name):
-            path = directory / name
+    for entry in listing.entries():
+        if is_temp_name(os.path.basename(entry)):
+            path = directory / entry
             info = _is_regular(path)
             if info is not None and info.st_mtime < stale_before:
                 stale.append(path)
     deleted = 0
+    moved: list[Path] = []
     errors: list[str] = []
     if not dry_run:
-        for path in old:
+        for _name, path in old:
             if _delete(path, errors):
                 deleted += 1
         # The run index forgets them too (a file another prune deleted first included).
-        forget(directory, [path.name for path in old if not os.path.lexists(path)])
+        gone = [name for name, path in old if not os.path.lexists(path)]
+        forget(directory, gone, lambda: _artifact_names(directory))
         for path in stale:
             _delete(path, errors)
+        moved = [path for name, path in move if _move(directory, name, path, errors)]
+        _remove_empty_months(directory, month_of(cutoff))
     return PruneResult(
-        matched=old,
+        matched=[path for _name, path in old],
         deleted=deleted,
         kept=len(files) - len(old),
         errors=errors,
         stale_temp=sorted(stale),
         misnamed=[f"left {name}: {reason}" for name, reason in misnamed],
+        moved=[path for _name, path in move] if dry_run else moved,
     )
+
+
+def _artifact_names(directory: Path) -> set[str] | None:
+    """Every artifact name the directory holds now, or None when it cannot be listed."""
+    try:
+        return {name for _stamp, name in ArtifactDirectory(directory).names()}
+    except DirectoryError:
+        return None
+
+
+def _move(directory: Path, name: str, path: Path, errors: list[str]) -> bool:
+    """Move a top-level file into its month's directory: a rename (same file, same inode, so the
+    run index's row still holds), never over a file of the same name."""
+    month = directory / month_of_name(name)
+    target = month / name
+    try:
+        month.mkdir(exist_ok=True)
+        os.link(path, target)  # fails if the name is taken, unlike rename
+        os.unlink(path)
+    except FileExistsError:
+        errors.append(f"cannot move {name} into {month.name}/: a file of that name is there")
+        return False
+    except OSError as exc:
+        errors.append(f"cannot move {name} into {month.name}/: {exc.strerror or exc}")
+        return False
+    return True
+
+
+def _remove_empty_months(directory: Path, cutoff_month: str) -> None:
+    """Remove the month directories before the cutoff's month that pruning left empty (never
+    the current one, which a ``check`` may be about to write into)."""
+    with contextlib.suppress(OSError):  # the directory gone meanwhile: nothing to tidy
+        for entry in os.listdir(directory):
+            if MONTH_DIR.match(entry) and entry < cutoff_month:
+                with contextlib.suppress(OSError):  # not empty (a file of another kind), or gone
+                    os.rmdir(directory / entry)
 
 
 def _delete(path: Path, errors: list[str]) -> bool:

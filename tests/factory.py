@@ -97,3 +97,10 @@ def series(
 
 def write_all(directory: Path, artifacts: Iterable[Artifact]) -> list[Path]:
     return [write_artifact(directory, a, durable=False) for a in artifacts]
+
+
+def artifact_files(directory: Path) -> list[Path]:
+    """The artifact files under ``directory`` — in their month directories, and at the top level
+    (the layout before them) — oldest first."""
+    found = [*directory.glob("2*.json"), *directory.glob("*/2*.json")]
+    return sorted(found, key=lambda path: path.name)

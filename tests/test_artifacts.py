@@ -18,6 +18,7 @@ from chatwoot_health.check import CheckOutcome
 from chatwoot_health.cli import main
 from chatwoot_health.models.artifact import Artifact
 from chatwoot_health.state import ExitCode
+from tests.factory import artifact_files
 from tests.fixtures_chatwoot import NOW, CheckCli, CheckEnv, Unreachable, run_core
 from tests.servers.chatwoot_server import ChatwootServer
 
@@ -29,7 +30,7 @@ def test_the_file_name_is_the_utc_time_of_the_run_and_a_suffix(
 ) -> None:
     outcome = run_core(chatwoot, tmp_path)
     assert outcome.path is not None
-    assert outcome.path.parent == tmp_path
+    assert outcome.path.parent == tmp_path / "2026-11"  # the directory of its UTC month
     assert NAME.match(outcome.path.name), outcome.path.name
     assert outcome.path.name.startswith("20261127T004500Z-")
     assert load_artifact(outcome.path) == outcome.artifact
@@ -137,6 +138,7 @@ def test_fifty_concurrent_runs_never_show_a_reader_half_a_file(
 ) -> None:
     directory = tmp_path / "artifacts"
     directory.mkdir()
+    month = directory / "2026-11"  # the runs' month: all made it at once, none failed
     runs = 50
     start = threading.Barrier(runs + 1)
     done = threading.Event()
@@ -149,10 +151,14 @@ def test_fifty_concurrent_runs_never_show_a_reader_half_a_file(
         start.wait()
         while True:
             finished = done.is_set()  # one last pass after the writers are done
-            for name in os.listdir(directory):
+            try:
+                listed = os.listdir(month)
+            except FileNotFoundError:  # not made yet by the first run
+                listed = []
+            for name in listed:
                 if not name.endswith(".json"):
                     continue
-                raw = (directory / name).read_bytes()
+                raw = (month / name).read_bytes()
                 try:
                     json.loads(raw)
                 except ValueError:
@@ -180,7 +186,7 @@ def test_fifty_concurrent_runs_never_show_a_reader_half_a_file(
         reader.join()
     assert invalid == []
     assert [outcome.exit_code for outcome in outcomes] == [ExitCode.OK] * runs
-    names = sorted(os.listdir(directory))
+    names = sorted(os.listdir(month))
     assert len(names) == runs
     assert all(NAME.match(name) and name.startswith("20261127T004500Z-") for name in names)
     assert sorted(outcome.path.name for outcome in outcomes if outcome.path) == names
@@ -235,7 +241,7 @@ def test_the_fast_record_reads_what_the_model_reads(tmp_path: Path) -> None:
     from chatwoot_health.demo import generate
 
     generate(tmp_path, datetime(2026, 11, 27, 12, tzinfo=UTC), seed=3)
-    files = sorted(tmp_path.glob("*.json"))
+    files = artifact_files(tmp_path)
     assert len(files) > 7000
     kinds = set()
     for path in files[::7] + files[-200:]:

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from chatwoot_health.cli import main
+from tests.factory import artifact_files
 from tests.fixtures_chatwoot import (
     CheckCli,
     CheckEnv,
@@ -508,7 +509,7 @@ def test_config_file_fills_what_env_and_flags_leave_open(
     env.unset("CHATWOOT_HEALTH_ARTIFACTS_DIR")
     result = check_cli(group_args=["--config", str(config)])
     assert result.exit_code == 0
-    (path,) = (tmp_path / "from-file").iterdir()
+    (path,) = artifact_files(tmp_path / "from-file")
     assert check_of(json.loads(path.read_text()), "rails_health")["path"] == "/api"
 
 
@@ -535,7 +536,7 @@ def test_a_flag_beats_env_and_file(check_cli: CheckCli, env: CheckEnv, tmp_path:
         group_args=["--config", str(config)],
     )  # fmt: skip
     assert result.exit_code == 0
-    assert len(list((tmp_path / "from-flag").iterdir())) == 1
+    assert len(artifact_files(tmp_path / "from-flag")) == 1
     assert env.artifacts() == []
     assert not (tmp_path / "from-file").exists()
 
@@ -546,14 +547,15 @@ def test_the_default_artifacts_directory_is_relative_to_the_working_directory(
     env.unset("CHATWOOT_HEALTH_ARTIFACTS_DIR")
     result = check_cli()
     assert result.exit_code == 0
-    (path,) = (Path(tmp_cwd) / "artifacts" / "ops" / "chatwoot-health").iterdir()
+    (path,) = artifact_files(Path(tmp_cwd) / "artifacts" / "ops" / "chatwoot-health")
     assert json.loads(path.read_text())["status"] == "ok"
     assert result.stderr == ""
     verbose = check_cli("--verbose")
-    (second,) = set((Path(tmp_cwd) / "artifacts" / "ops" / "chatwoot-health").iterdir()) - {path}
-    assert verbose.stderr == (
-        f"chatwoot-health: artifact: {Path('artifacts/ops/chatwoot-health') / second.name}\n"
-    )
+    directory = Path(tmp_cwd) / "artifacts" / "ops" / "chatwoot-health"
+    (second,) = set(artifact_files(directory)) - {path}
+    written = Path("artifacts/ops/chatwoot-health") / second.relative_to(directory)
+    assert verbose.stderr == f"chatwoot-health: artifact: {written}\n"
+    assert second.parent.name == f"{second.name[:4]}-{second.name[4:6]}"  # its UTC month
 
 
 def test_a_bad_value_in_the_config_file_names_the_file(

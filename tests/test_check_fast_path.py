@@ -26,6 +26,7 @@ from chatwoot_health.models.alert import Alert
 from chatwoot_health.models.artifact import Artifact
 from chatwoot_health.notify.channels import webhook_channel
 from chatwoot_health.sqlite import DB_NAME
+from tests.factory import artifact_files
 
 # A Wednesday, 16:00 in New York (the default business calendar): the SMS inbox falls silent
 # at 08:00 there and its outage (4 business hours) starts while the runs are being stepped.
@@ -156,7 +157,7 @@ def test_the_digest_stands_down_when_a_run_is_dated_after_now(tmp_path: Path) ->
     earlier = runs[-10].checked_at
     assert channel_digest(listing, tmp_path / DB_NAME, since, earlier) is None
     # …and the alerts at that earlier moment still equal the full read's.
-    path = sorted(tmp_path.glob("*.json"))[-10]
+    path = artifact_files(tmp_path)[-10]
     assert fast(tmp_path, runs[-10], path)[0] == full(tmp_path, runs[-10], path)
 
 

@@ -35,6 +35,7 @@ from chatwoot_health.metrics.channels import merge_buckets
 from chatwoot_health.sqlite import DB_NAME
 from chatwoot_health.sqlite import DB_NAME as DEFAULT_NAME
 from chatwoot_health.timeutil import parse_stamp
+from tests.factory import artifact_files
 
 REPO = Path(__file__).resolve().parent.parent
 END = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -100,7 +101,7 @@ def test_warm_cold_and_index_less_reports_are_byte_identical(
         expected = files_only(runner, artifacts, monkeypatch, *window)
         for _ in ("cold", "warm"):
             assert report(runner, artifacts, *window) == expected
-    assert rows(artifacts) == len(list(artifacts.glob("*.json")))
+    assert rows(artifacts) == len(artifact_files(artifacts))
     assert index_cli(runner, artifacts, "--check")[0] == 0
 
 
@@ -109,7 +110,7 @@ def test_a_partly_filled_index_adds_the_newest_runs_first(
 ) -> None:
     monkeypatch.setattr(store, "ADD_PER_RUN", 1000)
     expected = files_only(runner, artifacts, monkeypatch)
-    names = sorted(path.name for path in artifacts.glob("*.json"))
+    names = [path.name for path in artifact_files(artifacts)]
     filled = []
     for _ in range(4):
         assert report(runner, artifacts) == expected
@@ -127,7 +128,7 @@ def test_prune_removes_the_rows_of_the_files_it_deletes(
     report(runner, artifacts)
     result = runner.invoke(main, ["prune", "--older-than", "5d", "--artifacts-dir", str(artifacts)])
     assert result.exit_code == 0, result.output
-    left = len(list(artifacts.glob("*.json")))
+    left = len(artifact_files(artifacts))
     assert rows(artifacts) == left < 2880
     expected = files_only(runner, artifacts, monkeypatch)
     assert report(runner, artifacts) == expected
@@ -140,7 +141,7 @@ def test_prune_removes_the_rows_of_files_deleted_by_hand(
     """A file deleted by hand outside every report's window: its row goes with the next prune,
     even one that deletes nothing."""
     assert index_cli(runner, artifacts, "--rebuild")[0] == 0
-    oldest = sorted(artifacts.glob("*.json"))[:3]
+    oldest = artifact_files(artifacts)[:3]
     for path in oldest:
         path.unlink()
     report(runner, artifacts, "--window", "24h")  # its window is far from them
@@ -158,7 +159,7 @@ def test_a_file_rewritten_under_its_name_is_read_again(
     artifacts: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before, _ = report(runner, artifacts)
-    latest = max(artifacts.glob("*.json"))
+    latest = artifact_files(artifacts)[-1]
     text = latest.read_text()
     stat = latest.stat()
     # Same size, same modification time: only the inode tells (a file replaced by a rename).
@@ -267,7 +268,7 @@ def test_a_locked_database_costs_time_never_an_error(
     holder = sqlite3.connect(artifacts / DB_NAME, isolation_level=None)
     try:
         holder.execute("BEGIN EXCLUSIVE")
-        (artifacts / max(p.name for p in artifacts.glob("*.json"))).touch()  # one to re-add
+        artifact_files(artifacts)[-1].touch()  # one to re-add
         assert report(runner, artifacts) == expected
     finally:
         holder.execute("ROLLBACK")
@@ -281,10 +282,11 @@ def test_index_check_and_rebuild(artifacts: Path, runner: CliRunner) -> None:
     assert (code, out) == (0, f"indexed 2880 run(s) of 2880 file(s) in {artifacts / DB_NAME}\n")
     code, out = index_cli(runner, artifacts, "--check")
     assert (code, out) == (0, f"2880 row(s), 2880 file(s) in {artifacts / DB_NAME}: consistent\n")
-    names = sorted(p.name for p in artifacts.glob("*.json"))
-    (artifacts / names[0]).unlink()
-    (artifacts / names[1]).write_text("{}")
-    (artifacts / "20261127T120000Z-0000feed.json").write_bytes((artifacts / names[2]).read_bytes())
+    files = artifact_files(artifacts)
+    names = [p.name for p in files]
+    files[0].unlink()
+    files[1].write_text("{}")
+    (artifacts / "2026-11" / "20261127T120000Z-0000feed.json").write_bytes(files[2].read_bytes())
     code, out = index_cli(runner, artifacts, "--check")
     assert code == 1
     assert out.splitlines() == [
@@ -307,11 +309,11 @@ def test_index_check_and_rebuild(artifacts: Path, runner: CliRunner) -> None:
 def test_check_adds_its_run_once_the_index_exists(artifacts: Path, runner: CliRunner) -> None:
     scenario, rng = Scenario(END), random.Random(1)
     path = write_artifact(artifacts, make_artifact(END, scenario, rng, 1))
-    store.index_written(path)
+    store.index_written(artifacts, path)
     assert not (artifacts / DB_NAME).exists()  # check alone never makes the database
     index_cli(runner, artifacts, "--rebuild")
     path = write_artifact(artifacts, make_artifact(END + timedelta(minutes=5), scenario, rng, 1))
-    store.index_written(path)
+    store.index_written(artifacts, path)
     assert rows(artifacts) == 2882
     assert index_cli(runner, artifacts, "--check")[0] == 0
 
@@ -372,7 +374,7 @@ def shared_dir(history: Path) -> Iterator[Path]:
     shutil.copytree(history, directory)
     directory.chmod(0o755)
     (base / "warm-up").mkdir()
-    shutil.copy(max(history.glob("*.json")), base / "warm-up")
+    shutil.copy(artifact_files(history)[-1], base / "warm-up")
     yield directory
     shutil.rmtree(base)
 
@@ -408,7 +410,7 @@ directory, end = Path(sys.argv[1]), datetime.fromisoformat(sys.argv[2])
 rng = random.Random(3)
 for i in range(40):  # runs just before --at, in the report's window
     at = end - timedelta(seconds=40 - i)
-    index_written(write_artifact(directory, make_artifact(at, Scenario(end), rng, 3)))
+    index_written(directory, write_artifact(directory, make_artifact(at, Scenario(end), rng, 3)))
 """
 
 
@@ -418,10 +420,11 @@ def test_check_report_and_prune_at_once(history: Path, tmp_path: Path) -> None:
     afterwards the index holds no row of a deleted file and the report is the files' own."""
     directory = tmp_path / "artifacts"
     shutil.copytree(history, directory)
-    for number, path in enumerate(sorted(directory.glob("*.json"))[:300]):
+    (directory / "2025-11").mkdir()
+    for number, path in enumerate(artifact_files(directory)[:300]):
         # A year back, by name: prune deletes these (and --rebuild indexes them first).
         name = f"20251101T{number // 60:02d}{number % 60:02d}00Z-01d{number:05d}.json"
-        shutil.copy(path, directory / name)
+        shutil.copy(path, directory / "2025-11" / name)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     rebuild = cli("index", "--rebuild", "--artifacts-dir", str(directory))
     subprocess.run(rebuild, env=env, check=True, capture_output=True)
@@ -446,8 +449,9 @@ def test_check_report_and_prune_at_once(history: Path, tmp_path: Path) -> None:
         _out, err = process.communicate(timeout=120)
         assert process.returncode in (0, 1, 2), err
         assert untroubled(err) == ""
-    names = {p.name for p in directory.glob("*.json")}
+    names = {p.name for p in artifact_files(directory)}
     assert len(names) == 2880 + 40
+    assert not (directory / "2025-11").exists()  # the month prune emptied
     with sqlite3.connect(directory / DB_NAME) as db:
         indexed = {name for (name,) in db.execute("SELECT name FROM index_runs")}
     assert indexed <= names  # prune's rows are gone

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.factory import artifact, write_all
+from tests.factory import artifact, artifact_files, write_all
 from tests.servers.chatwoot_server import ChatwootServer
 
 yaml = pytest.importorskip("yaml", reason="PyYAML (the test extra) reads the workflow")
@@ -139,7 +139,7 @@ def test_the_gate_passes_without_an_outage(
     monitoring_host(Path(values["MONITOR_ARTIFACTS"]), outage=False)
     results = run_steps(workdir, env, values)
     assert [(r.id, r.code) for r in results] == [("check", 0), ("fetch", 0), ("gate", 0)], results
-    copied = list((workdir / "artifacts/ops/chatwoot-health").glob("*.json"))
+    copied = artifact_files(workdir / "artifacts/ops/chatwoot-health")
     assert len(copied) == (7 * 24 + 1) * 12
     gate = results[-1]
     assert "::error" not in gate.stderr

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.factory import artifact_files
 from tests.servers.chatwoot_server import MEMBER_ACCOUNT, ChatwootServer
 from tests.servers.receiver import Receiver
 from tests.servers.smtp import SmtpServer
@@ -93,7 +94,7 @@ class Timeline:
         return [str(make_header(decode_header(str(m["Subject"])))) for m in self.smtp.messages]
 
     def latest(self) -> dict[str, object]:
-        path = sorted(self.directory.glob("*.json"))[-1]
+        path = artifact_files(self.directory)[-1]
         loaded: dict[str, object] = json.loads(path.read_text())
         return loaded
 

@@ -28,7 +28,10 @@ STRANGERS = (
 
 
 def _artifact(directory: Path, moment: datetime, suffix: str) -> Path:
-    path = directory / f"{compact_stamp(moment)}-{suffix}.json"
+    """A file named like an artifact, in its month's directory as ``check`` writes it."""
+    month = directory / f"{moment:%Y-%m}"
+    month.mkdir(parents=True, exist_ok=True)
+    path = month / f"{compact_stamp(moment)}-{suffix}.json"
     path.write_text('{"schema_version": 1}\n')
     return path
 
@@ -46,12 +49,23 @@ def _populate(directory: Path, now: datetime) -> tuple[list[Path], list[Path]]:
     for name in STRANGERS:
         (directory / name).write_text("not an artifact\n")
     (directory / "20200101T000000Z-dir0.json").mkdir()  # a directory named like an artifact
+    (directory / "2020-01").mkdir()
+    (directory / "2020-01" / "20200101T000000Z-dir1.json").mkdir()  # and one in its month
     os.utime(young[0], (0, 0))  # an ancient mtime does not make a young artifact old
     return old, young
 
 
 def _names(directory: Path) -> set[str]:
-    return {path.name for path in directory.iterdir()}
+    """Every file under ``directory`` (not the month directories themselves), relative to it."""
+    return {
+        str(path.relative_to(directory))
+        for path in directory.rglob("*")
+        if not (path.is_dir() and path.parent == directory and path.name[4:5] == "-")
+    }
+
+
+def _gone(directory: Path, paths: list[Path]) -> set[str]:
+    return {str(path.relative_to(directory)) for path in paths}
 
 
 def test_prune_deletes_only_old_artifact_files(tmp_path: Path) -> None:
@@ -59,7 +73,9 @@ def test_prune_deletes_only_old_artifact_files(tmp_path: Path) -> None:
     before = _names(tmp_path)
     result = prune(tmp_path, timedelta(days=90), NOW, dry_run=False)
     assert (sorted(result.matched), result.deleted, result.kept) == (sorted(old), 2, 2)
-    assert _names(tmp_path) == before - {path.name for path in old}
+    assert _names(tmp_path) == before - _gone(tmp_path, old)
+    # The month emptied before the cutoff's goes; the cutoff's own (August) stays, emptied too.
+    assert not old[0].parent.exists() and old[1].parent.exists()
 
 
 def test_the_cutoff_itself_is_kept(tmp_path: Path) -> None:
@@ -68,7 +84,7 @@ def test_the_cutoff_itself_is_kept(tmp_path: Path) -> None:
     just_before = _artifact(tmp_path, cutoff - timedelta(seconds=1), "bbbb2222")
     result = prune(tmp_path, timedelta(days=90), NOW, dry_run=False)
     assert (result.matched, result.deleted, result.kept) == ([just_before], 1, 1)
-    assert _names(tmp_path) == {at_cutoff.name}
+    assert _names(tmp_path) == _gone(tmp_path, [at_cutoff])
 
 
 def test_dry_run_deletes_nothing(tmp_path: Path) -> None:
@@ -96,7 +112,7 @@ def test_cli_prune(runner: CliRunner, tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 0
     assert result.stdout == f"deleted 2 artifact(s) older than 90d in {directory}; 2 kept\n"
-    assert _names(directory) == before - {path.name for path in old}
+    assert _names(directory) == before - _gone(directory, old)
 
 
 def test_cli_prune_dry_run(

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from freezegun import freeze_time
 
 from chatwoot_health.cli import main
-from tests.factory import T0, artifact, write_all
+from tests.factory import T0, artifact, artifact_files, write_all
 
 M = timedelta(minutes=1)
 H = timedelta(hours=1)
@@ -199,18 +199,19 @@ def test_empty_directory_and_empty_window(tmp_path: Path, runner: CliRunner) -> 
 
 def test_bad_files_are_skipped_counted_and_named(tmp_path: Path, runner: CliRunner) -> None:
     day_of_runs(tmp_path)
-    good = sorted(tmp_path.glob("*.json"))
-    (tmp_path / "20261127T110001Z-aaaa01.json").write_text('{"schema_version": 1, "checked')
-    (tmp_path / "20261127T110002Z-aaaa02.json").write_text("not json at all")
-    (tmp_path / "20261127T110003Z-aaaa03.json").write_text('["a list"]')
-    (tmp_path / "20261127T110004Z-aaaa04.json").write_text(
+    good = artifact_files(tmp_path)
+    month = tmp_path / "2026-11"  # where check writes them
+    (month / "20261127T110001Z-aaaa01.json").write_text('{"schema_version": 1, "checked')
+    (month / "20261127T110002Z-aaaa02.json").write_text("not json at all")
+    (month / "20261127T110003Z-aaaa03.json").write_text('["a list"]')
+    (month / "20261127T110004Z-aaaa04.json").write_text(
         good[0].read_text().replace('"schema_version":1', '"schema_version":2')
     )
     future = good[-1].read_text().replace("2026-11-27T12:00:00.000Z", "2026-11-27T13:00:00.000Z")
-    (tmp_path / "20261127T110005Z-aaaa05.json").write_text(future)
-    (tmp_path / "20261127T110006Z-aaaa06.json").write_text('{"schema_version": 1}')
+    (month / "20261127T110005Z-aaaa05.json").write_text(future)
+    (month / "20261127T110006Z-aaaa06.json").write_text('{"schema_version": 1}')
     naive = good[1].read_text().replace('.000Z"', '.000"')  # no time zone: not guessed
-    (tmp_path / "20261127T110007Z-aaaa07.json").write_text(naive)
+    (month / "20261127T110007Z-aaaa07.json").write_text(naive)
     (tmp_path / "notes.txt").write_text("not an artifact name: ignored, not counted")
     code, out, err = run(runner, tmp_path, "--window", "24h", "--at", AT, "--format", "json")
     data = json.loads(out)
@@ -271,7 +272,7 @@ def test_output_files_are_readable_by_others(tmp_path: Path, runner: CliRunner) 
     finally:
         os.umask(old)
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
-    artifact_file = next((tmp_path / "a").glob("*.json"))
+    artifact_file = artifact_files(tmp_path / "a")[0]
     assert stat.S_IMODE(artifact_file.stat().st_mode) & 0o044 == 0o044
 
 

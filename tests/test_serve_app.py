@@ -26,6 +26,7 @@ from chatwoot_health.cli import main
 from chatwoot_health.notify import default_state_path, notify
 from chatwoot_health.serve import ServeSettings, run
 from chatwoot_health.serve.app import RANGES
+from tests.factory import artifact_files
 from tests.serve_support import (
     AT,
     AT_ISO,
@@ -412,7 +413,7 @@ def test_run_check_now_writes_an_artifact_and_refuses_a_second_run(
                 time.sleep(0.05)
             state = client.get(f"{PREFIX}/state").json()
             assert state["run"]["exit_code"] == 0, state
-            assert len(list(directory.glob("2*.json"))) == 1
+            assert len(artifact_files(directory)) == 1
             chatwoot.behaviour.delay = 0.0
             clock.now = AT + timedelta(seconds=1)
             page = client.get(DASHBOARD)

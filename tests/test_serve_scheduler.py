@@ -25,6 +25,7 @@ from chatwoot_health.models.artifact import CheckResult
 from chatwoot_health.probes.chatwoot import ProbeSettings
 from chatwoot_health.serve.runner import BackgroundScheduler
 from chatwoot_health.timeutil import utc_now
+from tests.factory import artifact_files
 from tests.serve_support import BREAK_GLASS, PREFIX, serve_settings, sign_in, start
 from tests.servers.chatwoot_server import ChatwootServer, closed_port
 
@@ -41,7 +42,7 @@ def wait_for(condition: Callable[[], bool], within: float, what: str) -> None:
 
 def artifacts(directory: Path) -> list[dict[str, object]]:
     """The runs, oldest first (two in one second: their names do not order them)."""
-    found = [json.loads(p.read_text()) for p in directory.glob("*.json")]
+    found = [json.loads(p.read_text()) for p in artifact_files(directory)]
     return sorted(found, key=lambda artifact: str(artifact["checked_at"]))
 
 

@@ -28,6 +28,7 @@ import pytest
 
 from chatwoot_health.artifacts.store import FILE_NAME
 from chatwoot_health.models.artifact import Artifact
+from tests.factory import artifact_files
 from tests.servers.chatwoot_server import MEMBER_ACCOUNT, ChatwootServer, closed_port
 from tests.servers.receiver import Receiver
 
@@ -122,7 +123,7 @@ class Line:
     def artifact_files(self) -> list[Path]:
         if not self.directory.is_dir():
             return []  # before the first run
-        return [p for p in self.directory.iterdir() if FILE_NAME.match(p.name)]
+        return [p for p in artifact_files(self.directory) if FILE_NAME.match(p.name)]
 
 
 @pytest.fixture
@@ -205,7 +206,11 @@ def test_sigterm_in_the_middle_of_a_run_exits_within_10_s_without_a_partial_arti
     assert time.monotonic() - sent <= 10
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
-    leftovers = [p.name for p in line.directory.iterdir() if not p.name.startswith(".chatwoot")]
+    leftovers = [
+        p.name
+        for p in line.directory.rglob("*")
+        if p.is_file() and not p.name.startswith(".chatwoot")
+    ]
     assert all(FILE_NAME.match(name) for name in leftovers), leftovers
     for run in line.runs():  # complete: each parses as a whole artifact
         assert run.status == "down"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.factory import artifact_files
 from tests.servers.chatwoot_server import ChatwootServer, closed_port
 from tests.servers.receiver import Receiver
 from tests.store_support import Ran, cli, store_dsn, store_rows
@@ -129,12 +130,12 @@ def test_an_unreachable_store_keeps_the_run_and_sends_it_later(hosts: Hosts) -> 
     [line] = lost.stderr.splitlines()
     assert "cannot connect to the store postgresql://***@127.0.0.1:" in line
     assert "sent with the next run" in line
-    assert len(list((hosts.root / "a").glob("*.json"))) == 1
+    assert len(artifact_files(hosts.root / "a")) == 1
     hosts.dsn = dsn
     assert store_rows(dsn) == []
     again = hosts.check("a")
     assert again.code == 0 and again.stderr == ""
-    names = {path.stem for path in (hosts.root / "a").glob("*.json")}
+    names = {path.stem for path in artifact_files(hosts.root / "a")}
     assert {row[0] for row in store_rows(dsn, "SELECT artifact_id FROM health_runs")} == names
     hosts.check("a")
     count = store_rows(dsn, "SELECT count(*), count(DISTINCT artifact_id) FROM health_runs")

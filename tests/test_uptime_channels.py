@@ -13,7 +13,7 @@ from chatwoot_health.metrics.uptime import compute_uptime, expected_runs
 from chatwoot_health.metrics.window import Window
 from chatwoot_health.models.artifact import InboxHour
 from chatwoot_health.state import Colour
-from tests.factory import T0, artifact, utc
+from tests.factory import T0, artifact, artifact_files, utc
 
 M = timedelta(minutes=1)
 H = timedelta(hours=1)
@@ -146,7 +146,9 @@ def test_the_fast_read_of_per_inbox_data_changes_nothing(tmp_path: object) -> No
     write_all(directory, runs)
     now = start + 3 * H
     window = Window.ending(now, 24 * H)
-    every = sorted((load_artifact(p) for p in directory.glob("*.json")), key=lambda a: a.checked_at)
+    every = sorted(
+        (load_artifact(p) for p in artifact_files(directory)), key=lambda a: a.checked_at
+    )
     read = read_window(ArtifactDirectory(directory), window.start, now).artifacts
     detailed = [a for a in read if getattr(a, "inbox_activity", None) is not None]
     assert len(read) == 36 and len(detailed) == 35  # every run that has per-inbox data

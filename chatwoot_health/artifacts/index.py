@@ -39,7 +39,7 @@ import stat
 import sys
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 from zlib import crc32, decompressobj
@@ -285,14 +285,17 @@ class RunIndex:
         except sqlite3.Error as exc:
             raise self._unavailable(exc) from None
 
-    def gone(self, directory: Path) -> list[str]:
-        """The rows whose file the directory no longer lists (none when either cannot be read).
-        The rows are read before the directory is listed: ``check`` writes its file before it
-        adds its row, so a row read is never of a file still to come."""
+    def gone(self, listed: Callable[[], Collection[str] | None]) -> list[str]:
+        """The rows whose file the directory no longer holds: ``listed`` lists its artifact
+        names (None when it cannot). The rows are read before the directory is listed:
+        ``check`` writes its file before it adds its row, so a row read is never of a file
+        still to come."""
         try:
             indexed = [name for (name,) in self._db.execute("SELECT name FROM index_runs")]
-            present = set(os.listdir(directory))
-        except (sqlite3.Error, OSError):
+        except sqlite3.Error:
+            return []
+        present = listed()
+        if present is None:
             return []
         return [name for name in indexed if name not in present]
 
@@ -432,14 +435,17 @@ def _crc(blob: bytes, head: bytes, keys: bytes) -> int:
     return crc32(keys, crc32(head, crc32(blob)))  # RunIndex.indexed_run has it inline
 
 
-def forget(directory: Path, names: Sequence[str]) -> None:
+def forget(
+    directory: Path, names: Sequence[str], listed: Callable[[], Collection[str] | None]
+) -> None:
     """Remove the rows of deleted files (``prune``): those named, and every other row whose file
-    is no longer in the directory — deleted by hand, outside any report's window (a report
-    removes the rows of its window's files only). Quietly left to a later run when locked."""
+    is no longer in the directory (``listed`` lists its artifact names, after the rows are read)
+    — deleted by hand, outside any report's window (a report removes the rows of its window's
+    files only). Quietly left to a later run when locked."""
     runs = RunIndex.open(directory, create=False)
     if runs is not None:
         with runs:
-            runs.update(removed=sorted({*names, *runs.gone(directory)}))
+            runs.update(removed=sorted({*names, *runs.gone(listed)}))
 
 
 def _prepare(db: sqlite3.Connection, path: Path) -> tuple[bytes, bytes] | None:

@@ -38,7 +38,6 @@ from pathlib import Path
 from chatwoot_health import sqlite
 from chatwoot_health.artifacts.fast import ArtifactCore, Bucket, InboxHourRecord, buckets_of
 from chatwoot_health.artifacts.store import (
-    FILE_NAME,
     MAX_ARTIFACT_BYTES,
     ArtifactDirectory,
     parse_record,
@@ -116,9 +115,7 @@ def channel_digest(
     on, as :func:`~chatwoot_health.metrics.channels.merge_buckets` takes them), brought up to
     date with the files first; None when the digest cannot stand for the files (read them)."""
     low, high = compact_stamp(since), compact_stamp(now) + "~"
-    listed = _identities(
-        listing.path, (n for n in listing.all_names() if low <= n < high and FILE_NAME.match(n))
-    )
+    listed = _identities(listing, (name for _stamp, name in listing.names(since, now)))
     try:
         with _open(database) as db:
             db.execute("BEGIN IMMEDIATE")
@@ -134,14 +131,14 @@ def channel_digest(
     return digest
 
 
-def _identities(directory: Path, names: Iterable[str]) -> dict[str, str]:
+def _identities(listing: ArtifactDirectory, names: Iterable[str]) -> dict[str, str]:
     """Each name's file identity (size, modification time, inode; ``""`` when it cannot be
     stat'ed): a file replaced or rewritten under its name has another."""
-    base = os.fspath(directory) + os.sep
+    base = os.fspath(listing.path) + os.sep
     found: dict[str, str] = {}
     for name in names:
         try:
-            st = os.stat(base + name)
+            st = os.stat(base + listing.relpath(name))
         except OSError:
             found[name] = ""
             continue
@@ -198,7 +195,7 @@ def _update_and_read(
     base = os.fspath(listing.path) + os.sep
     for name in missing:
         try:
-            raw: bytes | OSError = read_regular(base + name, MAX_ARTIFACT_BYTES)
+            raw: bytes | OSError = read_regular(base + listing.relpath(name), MAX_ARTIFACT_BYTES)
         except OSError as exc:
             raw = exc
         try:

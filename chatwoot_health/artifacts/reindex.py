@@ -81,7 +81,7 @@ def rebuild(directory: Path) -> Rebuilt:
             raise IndexCommandError(str(exc)) from None
         batch: list[tuple[str, Identity, DetailedRunRecord]] = []
         for position, (_stamp, name) in enumerate(names, 1):
-            found = _record(base + name)
+            found = _record(base + listing.relpath(name))
             if found is not None:
                 batch.append((name, *found))
             if len(batch) == BATCH or (position == len(names) and batch):
@@ -110,7 +110,7 @@ def compare(directory: Path) -> Comparison:
         result = Comparison(runs.path, rows=len(rows), files=len(names))
         for _stamp, name in names:
             row = rows.pop(name, None)
-            found = _record(base + name)
+            found = _record(base + listing.relpath(name))
             if row is None:
                 if found is not None:
                     result.differences.append(f"not indexed: {name}")

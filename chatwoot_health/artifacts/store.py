@@ -9,19 +9,22 @@ valid artifact is skipped and counted, never fatal.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import json
 import os
 import re
-from collections.abc import Iterator
+import stat
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import msgspec
 
 from chatwoot_health.artifacts import DEFAULT_ARTIFACTS_DIR as DEFAULT_ARTIFACTS_DIR
+from chatwoot_health.artifacts import MONTH_DIR as MONTH_DIR
 from chatwoot_health.artifacts.fast import (
     DETAILED_DECODER,
     RECORD_DECODER,
@@ -43,6 +46,7 @@ from chatwoot_health.fileio import (
     FileExists,
     NotReadable,
     WriteError,
+    fsync_directory,
     read_regular,
     write_text_atomic,
 )
@@ -59,6 +63,27 @@ if TYPE_CHECKING:  # the pydantic model is built only when a file needs it (~20 
 FILE_NAME = re.compile(r"^(\d{8}T\d{6}Z)-([0-9a-z]{4,16})\.json$")
 
 
+def month_of(moment: datetime) -> str:
+    """The month directory of a run checked at ``moment`` (UTC)."""
+    moment = moment.astimezone(UTC)
+    return f"{moment.year:04d}-{moment.month:02d}"
+
+
+def month_of_name(name: str) -> str:
+    """The month directory an artifact file name belongs in (``20261127T…`` → ``2026-11``)."""
+    return f"{name[:4]}-{name[4:6]}"
+
+
+def locate(directory: Path, name: str) -> Path:
+    """Where the artifact file ``name`` is: in its month's directory, or at the top level (where
+    versions before the month directories wrote, and where a file not yet moved by ``prune``
+    stays)."""
+    nested = directory / month_of_name(name) / name
+    if not os.path.lexists(nested) and os.path.lexists(top := directory / name):
+        return top
+    return nested
+
+
 # --------------------------------------------------------------------------- writing
 
 
@@ -72,17 +97,16 @@ def artifact_name(checked_at: datetime) -> str:
 
 def write_artifact(directory: Path, artifact: Artifact, durable: bool = True) -> Path:
     """Write atomically under a new unique name (an exclusive link: two runs in the same second
-    can never overwrite each other).
+    can never overwrite each other), in the directory of the run's month (made if new, and never
+    through a link: readers do not follow one).
 
     ``durable=False`` skips the fsyncs (still atomic for readers); only the demo uses it.
     """
     text = artifact.to_json()
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ArtifactWriteError(f"cannot write to {directory}: {exc.strerror or exc}") from None
+    month = directory / month_of(artifact.checked_at)
+    _month_directory(month, durable)
     for _ in range(8):
-        target = directory / artifact_name(artifact.checked_at)
+        target = month / artifact_name(artifact.checked_at)
         try:
             write_text_atomic(target, text, exclusive=True, durable=durable)
         except FileExists:
@@ -95,11 +119,41 @@ def write_artifact(directory: Path, artifact: Artifact, durable: bool = True) ->
     )
 
 
-def index_written(path: Path) -> None:
-    """Add the run just written (by ``check``) to the run index: one row, read back from the
-    file exactly as a report would read it. Any trouble only leaves the row to a later report.
-    The first report makes the index: a ``check`` alone never leaves a database behind."""
-    runs = RunIndex.open(path.parent, create=False)
+def _month_directory(month: Path, durable: bool) -> None:
+    """Make the month's directory (and the artifacts directory) if new; a new one is made
+    durable in its parent, as the file will be in it."""
+    try:
+        month.mkdir()
+    except FileExistsError:
+        with contextlib.suppress(OSError):
+            if stat.S_ISDIR(os.lstat(month).st_mode):
+                return
+        raise ArtifactWriteError(
+            f"cannot write to {month}: it exists and is not a directory"
+        ) from None
+    except (FileNotFoundError, NotADirectoryError):  # no artifacts directory yet (or a file)
+        try:
+            month.parent.mkdir(parents=True, exist_ok=True)
+            month.mkdir(exist_ok=True)
+        except OSError as exc:
+            where = month if month.parent.is_dir() else month.parent
+            raise ArtifactWriteError(f"cannot write to {where}: {exc.strerror or exc}") from None
+        if durable:
+            fsync_directory(month.parent.parent)  # the artifacts directory, made just now
+            fsync_directory(month.parent)
+        return
+    except OSError as exc:
+        raise ArtifactWriteError(f"cannot write to {month}: {exc.strerror or exc}") from None
+    if durable:
+        fsync_directory(month.parent)
+
+
+def index_written(directory: Path, path: Path) -> None:
+    """Add the run just written (by ``check``) to the run index of ``directory``: one row, read
+    back from the file exactly as a report would read it. Any trouble only leaves the row to a
+    later report. The first report makes the index: a ``check`` alone never leaves a database
+    behind."""
+    runs = RunIndex.open(directory, create=False)
     if runs is None:
         return
     with runs:
@@ -152,10 +206,12 @@ class DirectoryError(Exception):
 
 
 class ArtifactDirectory:
-    """One ``listdir`` of an artifacts directory, for everything a run needs to know about it.
+    """One listing of an artifacts directory, for everything a run needs to know about it.
 
-    Names sort as time, so choosing a window is a string comparison: a directory holding a year
-    of artifacts costs one ``listdir``, not a year of parsing.
+    The files live in a directory per month (``2026-11/``); names sort as time, so choosing a
+    window is listing its months and comparing strings: a directory holding years of artifacts
+    costs a 30-day report two month listings, not a year of names. Files at the top level (the
+    layout before the month directories, until ``prune`` moves them) are read as well.
     """
 
     def __init__(self, path: Path) -> None:
@@ -173,13 +229,26 @@ class ArtifactDirectory:
             raise DirectoryError(
                 f"cannot read the artifacts directory {path}: {exc.strerror or exc}"
             ) from None
-        self._names = names  # filtered lazily: a year is 105,000 names, and every pass counts
+        self._top = names
+        self._months = sorted(name for name in names if MONTH_DIR.match(name))
+        self._listed: dict[str, list[str] | str] = {}  # month → its names, or why not listed
+        #: The artifact names read from the top level (not from their month's directory).
+        self._at_top: set[str] = set()
+
+    def relpath(self, name: str) -> str:
+        """Where the artifact file ``name`` of a listing is, relative to :attr:`path`."""
+        if name in self._at_top:
+            return name
+        return f"{name[:4]}-{name[4:6]}{os.sep}{name}"
+
+    def file(self, name: str) -> Path:
+        return self.path / self.relpath(name)
 
     def files(
         self, start: datetime | None = None, end: datetime | None = None
     ) -> list[tuple[datetime, Path]]:
         """Artifact files whose *name* lies in ``[start, end]``, oldest first; none is opened."""
-        return [(stamp, self.path / name) for stamp, name in self.names(start, end)]
+        return [(stamp, self.file(name)) for stamp, name in self.names(start, end)]
 
     def names(
         self, start: datetime | None = None, end: datetime | None = None
@@ -190,41 +259,120 @@ class ArtifactDirectory:
     def scan(
         self, start: datetime | None = None, end: datetime | None = None
     ) -> tuple[list[tuple[datetime, str]], list[tuple[str, str]]]:
-        """:meth:`names`, and the (name, reason) of the files named like artifacts whose name is
-        an impossible instant (``20261127T009900Z-…``): they are skipped and counted, not read.
+        """:meth:`names`, and the (path relative to the directory, reason) of the entries named
+        like artifacts that are not read: a name that is an impossible instant
+        (``20261127T009900Z-…``), a file in another month's directory than its name's, a
+        top-level copy of a file its month's directory holds, a month that is not a directory
+        or cannot be listed. They are skipped and counted.
         """
         # Whole names compared with the stamps: a name starting with ``low`` sorts after it, and
-        # "~" sorts after every character of a name, so no slice is made of 105,000 names.
+        # "~" sorts after every character of a name, so no slice is made of the names.
         low = compact_stamp(start) if start is not None else ""
         high = (compact_stamp(end) if end is not None else "") + "~"
-        selected: list[tuple[datetime, str]] = []
+        first = month_of(start) if start is not None else ""
+        last = month_of(end) if end is not None else "~"
         misnamed: list[tuple[str, str]] = []
-        for name in sorted([name for name in self._names if low <= name < high]):
+        candidates: list[str] = []
+        for month in self._months:
+            if not first <= month <= last:
+                continue
+            listed = self._list(month)
+            if isinstance(listed, str):
+                misnamed.append((month, listed))
+                continue
+            prefix = month[:4] + month[5:]
+            for name in [name for name in listed if low <= name < high]:
+                if name.startswith(prefix):
+                    candidates.append(name)
+                elif FILE_NAME.match(name):
+                    misnamed.append(
+                        (f"{month}{os.sep}{name}", f"not in its month's directory ({month})")
+                    )
+        top = [name for name in self._top if low <= name < high]  # the layout before months
+        if top:
+            nested = set(candidates)
+            for name in top:
+                if name in nested:
+                    where = f"{month_of_name(name)}{os.sep}{name}"
+                    misnamed.append((name, f"a copy of {where}, which is read"))
+                else:
+                    candidates.append(name)
+                    self._at_top.add(name)
+        selected: list[tuple[datetime, str]] = []
+        for name in sorted(candidates):
             if len(name) > 21 and name.endswith(".json") and FILE_NAME.match(name):
                 try:
                     selected.append((_stamp(name[:16]), name))
                 except ValueError as exc:
-                    misnamed.append((name, f"not a valid artifact name: {exc}"))
+                    misnamed.append((self.relpath(name), f"not a valid artifact name: {exc}"))
         return selected, misnamed
 
-    def all_names(self) -> list[str]:
-        """Every entry of the directory, unfiltered and unsorted."""
-        return list(self._names)
+    def _list(self, month: str) -> list[str] | str:
+        """A month directory's names (listed once), or why it cannot be: it is opened without
+        following a link, as the files are."""
+        listed = self._listed.get(month)
+        if listed is None:
+            try:
+                fd = os.open(
+                    self.path / month, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+                )
+                try:
+                    listed = os.listdir(fd)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    listed = "not a directory (links are not followed)"
+                else:
+                    listed = f"cannot list it: {exc.strerror or exc}"
+            self._listed[month] = listed
+        return listed
+
+    def entries(self) -> list[str]:
+        """Every entry of the directory and of its month directories, as paths relative to it,
+        unfiltered and unsorted (``prune``'s sweep)."""
+        found = list(self._top)
+        for month in self._months:
+            listed = self._list(month)
+            if not isinstance(listed, str):
+                found.extend(f"{month}{os.sep}{name}" for name in listed)
+        return found
+
+    def at_top(self) -> list[str]:
+        """The artifact names listed at the top level and read from there (after a
+        :meth:`scan` covering them): the files ``prune`` moves into their month's directory."""
+        return sorted(self._at_top)
 
     def first_time(self) -> datetime | None:
-        """When monitoring began, as far as the directory remembers (the oldest artifact name)."""
-        # One C-speed pass, no sort; dot-files (the state database beside the artifacts) sort
-        # before every artifact name, which starts with a digit, and are left out.
-        oldest = min(filter("0".__lt__, self._names), default=None)
-        if oldest is not None and (stamp := stamp_of(oldest)) is not None:
-            return stamp
-        # Some other file sorts first (a demo's marker file): look at the artifacts only.
-        valid = [name for name in self._names if FILE_NAME.match(name)]
-        first = min(valid, default=None)
-        if first is None or (stamp := stamp_of(first)) is not None:
-            return stamp if first is not None else None
-        # The oldest-looking name is an impossible instant (hostile or broken): sort, once.
-        return next((s for name in sorted(valid) if (s := stamp_of(name)) is not None), None)
+        """When monitoring began, as far as the directory remembers (the oldest artifact name):
+        the oldest of the top level's and of the first month directory that holds one."""
+        found = [stamp for stamp in [_oldest(self._top, self._months)] if stamp is not None]
+        for month in self._months:
+            listed = self._list(month)
+            if not isinstance(listed, str) and (stamp := _oldest(listed)) is not None:
+                found.append(stamp)
+                break
+        return min(found, default=None)
+
+
+def _oldest(names: list[str], months: Sequence[str] = ()) -> datetime | None:
+    """The instant of the oldest artifact name among ``names`` (``months``: the month
+    directories among them, which sort among the artifact names: "2026-11" < "20261127T…")."""
+    # One C-speed pass, no sort; dot-files (the state database beside the artifacts) sort
+    # before every artifact name, which starts with a digit, and are left out.
+    oldest = min(filter("0".__lt__, names), default=None)
+    if oldest is not None and months and MONTH_DIR.match(oldest):
+        skip = set(months)
+        oldest = min((name for name in names if name > "0" and name not in skip), default=None)
+    if oldest is not None and (stamp := stamp_of(oldest)) is not None:
+        return stamp
+    # Some other name sorts first (a demo's marker file, a month directory): the artifacts only.
+    valid = [name for name in names if FILE_NAME.match(name)]
+    first = min(valid, default=None)
+    if first is None or (stamp := stamp_of(first)) is not None:
+        return stamp if first is not None else None
+    # The oldest-looking name is an impossible instant (hostile or broken): sort, once.
+    return next((s for name in sorted(valid) if (s := stamp_of(name)) is not None), None)
 
 
 def _stamp(stamp: str) -> datetime:
@@ -390,7 +538,8 @@ def _read_into(
     base = os.fspath(listing.path) + os.sep
     earliest = start - slack
     names, misnamed = listing.scan(start, end)
-    result.skipped.extend(Skipped(listing.path / name, reason) for name, reason in misnamed)
+    where = listing.relpath
+    result.skipped.extend(Skipped(listing.path / rel, reason) for rel, reason in misnamed)
     rows: dict[str, Row] = {}
     if runs is not None and names:
         try:
@@ -399,7 +548,7 @@ def _read_into(
             if str(exc):
                 notice(str(exc))
             runs = None
-    valid = _unchanged_names(listing.path, names, rows) if rows else set()
+    valid = _unchanged_names(listing, names, rows) if rows else set()
     missing = [name for _stamp, name in names if name not in valid]
     to_add = set(missing[-ADD_PER_RUN:]) if runs is not None else set()
     indexed = (
@@ -410,19 +559,20 @@ def _read_into(
     added: list[tuple[str, Identity, DetailedRunRecord]] = []
     for stamp, name in names:
         if (record := indexed.get(name)) is not None:
-            _place(result, listing.path, name, record, earliest, end)
+            _place(result, listing, name, record, earliest, end)
             continue
         if name in valid:
             to_add.add(name)  # a damaged row: replaced from the file
         detailed = detail_since is None or stamp >= detail_since
-        ident = identity(base + name) if name in to_add else None  # before reading
-        raw = _read_bytes(base + name)
+        path = base + where(name)
+        ident = identity(path) if name in to_add else None  # before reading
+        raw = _read_bytes(path)
         try:
             artifact = parse_record(raw, detailed)
         except ValueError as exc:
-            result.skipped.append(Skipped(listing.path / name, str(exc)))
+            result.skipped.append(Skipped(listing.file(name), str(exc)))
             continue
-        _place(result, listing.path, name, artifact, earliest, end)
+        _place(result, listing, name, artifact, earliest, end)
         if ident is not None and (full := _detailed(raw, artifact)) is not None:
             added.append((name, ident, full))
     if runs is not None:
@@ -431,25 +581,35 @@ def _read_into(
 
 
 def _unchanged_names(
-    directory: Path, names: list[tuple[datetime, str]], rows: dict[str, Row]
+    listing: ArtifactDirectory, names: list[tuple[datetime, str]], rows: dict[str, Row]
 ) -> set[str]:
     """The names whose file is still the one of their row: one ``lstat`` each, relative to the
-    open directory when it can be opened (no path walked 8,640 times)."""
+    open directory of its month when it can be opened (no path walked 8,640 times)."""
+    base = os.fspath(listing.path) + os.sep
+    opened: dict[str, int | None] = {}  # a month (or "" for the top level) → its descriptor
+    at_top = set(listing.at_top())
+    valid: set[str] = set()
     try:
-        dir_fd: int | None = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        dir_fd = None
-    prefix = "" if dir_fd is not None else os.fspath(directory) + os.sep
-    try:
-        return {
-            name
-            for _stamp, name in names
-            if (row := rows.get(name)) is not None
-            and unchanged(prefix + name, row.identity, dir_fd)
-        }
+        for _stamp, name in names:
+            if (row := rows.get(name)) is None:
+                continue
+            folder = "" if name in at_top else f"{name[:4]}-{name[4:6]}"
+            if folder not in opened:
+                try:
+                    opened[folder] = os.open(
+                        base + folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+                    )
+                except OSError:
+                    opened[folder] = None
+            dir_fd = opened[folder]
+            path = name if dir_fd is not None else base + listing.relpath(name)
+            if unchanged(path, row.identity, dir_fd):
+                valid.add(name)
+        return valid
     finally:
-        if dir_fd is not None:
-            os.close(dir_fd)
+        for fd in opened.values():
+            if fd is not None:
+                os.close(fd)
 
 
 def _from_index(
@@ -508,7 +668,7 @@ def _detailed(raw: bytes | OSError, artifact: ArtifactCore) -> DetailedRunRecord
 
 def _place(
     result: ArtifactSet,
-    directory: Path,
+    listing: ArtifactDirectory,
     name: str,
     artifact: ArtifactCore,
     earliest: datetime,
@@ -526,4 +686,4 @@ def _place(
     else:
         result.artifacts.append(artifact)
         return
-    result.skipped.append(Skipped(directory / name, reason))
+    result.skipped.append(Skipped(listing.file(name), reason))

@@ -27,6 +27,7 @@ from functools import cached_property
 
 import anyio.to_thread
 
+from chatwoot_health.artifacts import MONTH_DIR
 from chatwoot_health.redact import redact_url
 from chatwoot_health.render.context import LiveBlock
 from chatwoot_health.serve.memory import release_memory
@@ -137,7 +138,9 @@ class ReportService:
         self._cache: dict[Key, tuple[Version, float, Rendered]] = {}
         self._flights: dict[Key, asyncio.Future[Rendered]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._seen: tuple[int, int] = (-1, 0)  # the directory's mtime, the listing's hash
+        #: Each folder's (top level "", month directories) mtime and listing's hash, and names.
+        self._seen: dict[str, tuple[int, int]] = {}
+        self._names: dict[str, frozenset[tuple[str, int]]] = {}
         #: The one thread reports are computed on (created with the first one).
         self._thread: ThreadPoolExecutor | None = None
 
@@ -184,23 +187,42 @@ class ReportService:
             await asyncio.sleep(seconds)
 
     def _listing(self) -> int:
-        """The artifact files' names and inodes, hashed — read again only when the directory's
-        mtime moved. The mtime alone is no version: the state database beside the artifacts
-        (the run index every report updates, the alert state) comes and goes with its journal."""
-        directory = self.settings.artifacts_dir
+        """The artifact files' names and inodes, hashed, at the top level and in each month
+        directory — each listed again only when its mtime moved (a new run changes its month's
+        directory only). The mtime alone is no version: the state database beside the artifacts
+        (the run index every report updates, the alert state) comes and goes with its
+        journal."""
+        directory = os.fspath(self.settings.artifacts_dir)
+        seen: dict[str, tuple[int, int]] = {}
+        top = self._folder(directory, "", seen)
+        for month in sorted(name for name, _inode in top if MONTH_DIR.match(name)):
+            self._folder(os.path.join(directory, month), month, seen)
+        self._seen = seen
+        return hash(tuple(seen.items()))
+
+    def _folder(
+        self, path: str, key: str, seen: dict[str, tuple[int, int]]
+    ) -> frozenset[tuple[str, int]]:
+        """One folder's (name, inode) pairs, listed again only when its mtime moved."""
         try:
-            mtime = os.stat(directory).st_mtime_ns
-            if mtime != self._seen[0]:
-                with os.scandir(directory) as entries:
+            mtime = os.stat(path, follow_symlinks=not key).st_mtime_ns
+            known = self._seen.get(key)
+            if known is not None and known[0] == mtime and key in self._names:
+                names = self._names[key]
+            else:
+                with os.scandir(path) as entries:
                     names = frozenset(
                         (entry.name, entry.inode())
                         for entry in entries
                         if not entry.name.startswith(".")  # the databases, temporary files
                     )
-                self._seen = (mtime, hash(names))
+                self._names[key] = names
         except OSError:
-            self._seen = (0, 0)
-        return self._seen[1]
+            seen[key] = (0, 0)
+            self._names.pop(key, None)
+            return frozenset()
+        seen[key] = (mtime, hash(names))
+        return names
 
     async def latest(self, fmt: str) -> Rendered:
         """The report "as of now", or while it is being recomputed the one before (``P/state``:

@@ -51,10 +51,10 @@ def send_run(
     runs = [StoredRun.of(name or _unwritten_id(artifact), artifact, here)]
     unreadable: list[str] = []
     for other in backlog:
-        from chatwoot_health.artifacts.store import load_artifact
+        from chatwoot_health.artifacts.store import load_artifact, locate
 
         try:
-            runs.append(StoredRun.of(other, load_artifact(directory / other), here))
+            runs.append(StoredRun.of(other, load_artifact(locate(directory, other)), here))
         except ValueError:
             unreadable.append(other)  # deleted or damaged since: nothing left to send
     connection = None

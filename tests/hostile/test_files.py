@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import stat
 import subprocess
@@ -22,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from chatwoot_health.timeutil import compact_stamp, iso
-from tests.factory import T0, artifact, write_all
+from tests.factory import T0, artifact, artifact_files, write_all
 from tests.hostile.support import REPO, Outcome, assert_one_line_error, run_cli
 
 AT = iso(T0)
@@ -49,10 +50,15 @@ def good(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
 @pytest.fixture
 def artifacts(tmp_path: Path, good: tuple[Path, int]) -> Path:
     directory = tmp_path / "artifacts"
-    directory.mkdir()
-    for path in good[0].iterdir():
-        (directory / path.name).write_bytes(path.read_bytes())
+    shutil.copytree(good[0], directory)
     return directory
+
+
+def _in_month(directory: Path, name: str) -> Path:
+    """Where ``check`` would put a file of that name: its month's directory."""
+    month = directory / f"{name[:4]}-{name[4:6]}"
+    month.mkdir(exist_ok=True)
+    return month / name
 
 
 def _a_good_artifact_with(**changes: object) -> bytes:
@@ -66,7 +72,7 @@ def _symlink_to_dev_zero(path: Path) -> None:
 
 
 def _symlink_outside(path: Path) -> None:
-    outside = path.parent.parent / "outside.json"
+    outside = path.parents[2] / "outside.json"  # beside the artifacts directory
     outside.write_bytes(_a_good_artifact_with())
     path.symlink_to(outside)
 
@@ -132,7 +138,7 @@ def _hour_in_year_9999(path: Path) -> None:
 def test_report_skips_and_counts_a_hostile_file(
     artifacts: Path, good: tuple[Path, int], make: Callable[[Path], None], reason: str
 ) -> None:
-    make(artifacts / NAME)
+    make(_in_month(artifacts, NAME))
     outcome = report(artifacts, cwd=artifacts.parent)
     assert_one_line_error(outcome, good[1], max_seconds=MAX_SECONDS)
     assert outcome.stderr.splitlines() == [f"chatwoot-health: skipped {NAME}: " + _tail(outcome)]
@@ -150,7 +156,7 @@ def test_report_skips_and_counts_an_impossible_name(
     artifacts: Path, good: tuple[Path, int], stamp: str
 ) -> None:
     name = f"{stamp}-bad00000.json"
-    (artifacts / name).write_bytes(_a_good_artifact_with())
+    _in_month(artifacts, name).write_bytes(_a_good_artifact_with())
     # Year 0 sorts before any window: it is not looked at, so not counted either.
     in_window = not stamp.startswith("0000")
     outcome = report(artifacts, cwd=artifacts.parent)
@@ -341,7 +347,7 @@ def test_demo_keeps_a_directory_named_like_an_artifact(tmp_path: Path) -> None:
     # The whole 30-day history is written: slower than the other cases, still bounded.
     assert_one_line_error(outcome, 0, max_seconds=90)
     assert odd_dir.is_dir()
-    assert len(list(directory.glob("2026*.json"))) > 7000
+    assert len(artifact_files(directory)) > 7000
 
 
 # --------------------------------------------------------------------------- signals

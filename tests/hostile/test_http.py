@@ -33,7 +33,7 @@ from chatwoot_health.httpbody import (
 from chatwoot_health.models.artifact import Inbox
 from chatwoot_health.probes.chatwoot import MAX_REPORT_INBOXES, _inboxes_in_turn
 from chatwoot_health.probes.http import get
-from tests.factory import artifact, write_all
+from tests.factory import artifact, artifact_files, write_all
 from tests.hostile.hostile_server import (
     ACCOUNT,
     TOKEN,
@@ -82,7 +82,7 @@ def check(server: HostileServer, tmp_path: Path, **env: str) -> tuple[Outcome, d
         env=settings,
         cwd=tmp_path,
     )
-    files = list(artifacts.glob("*.json"))
+    files = artifact_files(artifacts)
     assert len(files) == 1, (outcome.code, outcome.stderr[-2000:])
     return outcome, json.loads(files[0].read_text())
 
