@@ -1,9 +1,11 @@
 """Benchmark: the run index — warm, cold and index-less `report --window 30d`, against `cat` and
 the `jq -s` one-liner of bench_report.py, on two 30-day histories of 8,640 files (the benchmark's
 3.1 KB artifacts, and compact 2.4 KB ones: the same runs with the current hour's per-inbox
-buckets only), and a year directory (105,000 files) with a warm index.
+buckets only), and a year directory (105,000 files, in month directories as ``check`` writes them;
+``--flat-year``: also all at the top level, the layout before them) with a warm index.
 
     python benchmarks/bench_index.py [--before DIR] [--previous DIR] [--rounds N] [--keep DIR]
+                                     [--flat-year]
 
 ``--before DIR``: a checkout of the commit before the index (``git worktree add /tmp/before
 <commit>``); its `report` is "today's" cold run. ``--previous DIR``: a checkout of an earlier
@@ -45,13 +47,15 @@ AT = END.strftime("%Y-%m-%dT%H:%M:%SZ")
 def make_compact(source: Path, target: Path) -> None:
     """The same runs, each with only the current hour's per-inbox buckets (~2.4 KB a file)."""
     target.mkdir()
-    for path in sorted(source.glob("*.json")):
+    for path in sorted(source.rglob("*.json")):
         data = json.loads(path.read_bytes())
         buckets = data.get("inbox_activity")
         if buckets:
             last = max(bucket["hour"] for bucket in buckets)
             data["inbox_activity"] = [b for b in buckets if b["hour"] == last]
-        (target / path.name).write_text(json.dumps(data, separators=(",", ":")))
+        copy = target / path.relative_to(source)
+        copy.parent.mkdir(exist_ok=True)
+        copy.write_text(json.dumps(data, separators=(",", ":")))
 
 
 def drop_index(directory: Path) -> None:
@@ -69,14 +73,18 @@ def rebuild(directory: Path, pythonpath: Path | None = None) -> None:
 
 
 def copy_of(directory: Path, target: Path) -> Path:
-    """A copy of the history's files (not its index), made once."""
+    """A copy of the history's files (not its index), made once, laid out flat: the checkouts
+    compared against (the commit before the index, an earlier index) wrote every file at the top
+    level, and read only those."""
     if not target.exists():
-        shutil.copytree(directory, target, ignore=shutil.ignore_patterns(DB_NAME + "*"))
+        target.mkdir()
+        for path in directory.rglob("*.json"):
+            shutil.copy2(path, target / path.name)
     return target
 
 
 def artifact_bytes(directory: Path) -> int:
-    return sum(p.stat().st_size for p in directory.glob("*.json"))
+    return sum(p.stat().st_size for p in directory.rglob("*.json"))
 
 
 def index_bytes(directory: Path) -> int:
@@ -130,6 +138,11 @@ def main() -> None:
     parser.add_argument("--previous", type=Path, help="checkout of an earlier index, for A/B")
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--keep", type=Path, help="keep (and reuse) the histories here")
+    parser.add_argument(
+        "--flat-year",
+        action="store_true",
+        help="also a year at the top level (the layout before the month directories)",
+    )
     args = parser.parse_args()
     args.before = args.before and args.before.resolve()
     args.previous = args.previous and args.previous.resolve()
@@ -138,6 +151,7 @@ def main() -> None:
     base = (args.keep or Path(tempfile.mkdtemp(prefix="bench-index-"))).resolve()
     base.mkdir(parents=True, exist_ok=True)
     month, compact, year = base / "month", base / "compact", base / "year"
+    flat_year = base / "year-flat"
     if not month.exists():
         print(f"writing 30 days of artifacts to {month} …", file=sys.stderr)
         make_history(month, END)
@@ -146,7 +160,10 @@ def main() -> None:
     if not year.exists():
         print(f"writing a year of artifacts to {year} …", file=sys.stderr)
         add_older_year(month, year)
-    for directory in (month, compact, year):
+    if args.flat_year and not flat_year.exists():
+        print(f"writing a year at the top level to {flat_year} …", file=sys.stderr)
+        add_older_year(month, flat_year, flat=True)
+    for directory in (month, compact, year, flat_year):
         drop_index(directory)
     results: dict[str, dict[str, float]] = {}
     for name, directory in (("benchmark", month), ("compact", compact)):
@@ -158,8 +175,8 @@ def main() -> None:
         rebuild(directory)
         rebuild_s = time.perf_counter() - started
         commands: dict[str, Command] = {
-            "cat": Command(f"cat {directory}/*.json > /dev/null"),
-            "jq": Command(f"jq -s '{JQ}' {directory}/*.json > /dev/null"),
+            "cat": Command(f"cat {directory}/*/*.json > /dev/null"),
+            "jq": Command(f"jq -s '{JQ}' {directory}/*/*.json > /dev/null"),
             "warm": report(directory),
             "cold": Command(
                 report(cold_dir).argv, report(cold_dir).env, lambda d=cold_dir: drop_index(d)
@@ -174,6 +191,9 @@ def main() -> None:
         if name == "benchmark":
             rebuild(year)
             commands["warm, year"] = report(year)
+            if args.flat_year:
+                rebuild(flat_year)
+                commands["warm, flat year"] = report(flat_year)
         times = run_rounds(commands, args.rounds)
         print(f"\n{name} history: {artifact_bytes(directory) / 8640:.0f} B a file")
         for label, values in times.items():
@@ -191,6 +211,8 @@ def main() -> None:
             row["warm/previous"] = ratio(times, "warm", "previous")
         if "warm, year" in times:
             row["year/month (warm)"] = ratio(times, "warm, year", "warm")
+        if "warm, flat year" in times:
+            row["flat year/month (warm)"] = ratio(times, "warm, flat year", "warm")
         results[name] = row
         for key, value in row.items():
             print(f"  {key:18} {value:6.3f}")

@@ -13,6 +13,7 @@ a random order, 7 rounds (benchmarks/_harness.py), and prints the fastest wall-c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import sys
 import tempfile
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from _harness import STEP, cli, env_for, interleaved, machine, make_history, run
 
-from chatwoot_health.artifacts.store import artifact_name
+from chatwoot_health.artifacts.store import artifact_name, month_of_name
 
 END = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 JQ = (
@@ -36,14 +37,24 @@ JQ = (
 )
 
 
-def add_older_year(source: Path, target: Path) -> int:
-    """Copy the 30 days, then fill the 11 months before with real artifact bytes."""
+def add_older_year(source: Path, target: Path, flat: bool = False) -> int:
+    """Copy the 30 days, then fill the 11 months before with real artifact bytes, each file in
+    its month's directory as ``check`` writes it (``flat``: all at the top level, the layout
+    before the month directories, until ``prune`` moves them)."""
     shutil.copytree(source, target)
-    sample = next(iter(sorted(source.glob("*.json")))).read_bytes()
-    t, count = END - timedelta(days=30), len(list(source.glob("*.json")))
+    if flat:
+        for path in list(target.glob("*/*.json")):
+            path.rename(target / path.name)
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()
+    sample = next(iter(sorted(source.rglob("*.json")))).read_bytes()
+    t, count = END - timedelta(days=30), len(list(source.rglob("*.json")))
     while count < 105_000:
         t -= STEP
-        (target / artifact_name(t)).write_bytes(sample)
+        name = artifact_name(t)
+        folder = target if flat else target / month_of_name(name)
+        folder.mkdir(exist_ok=True)
+        (folder / name).write_bytes(sample)
         count += 1
     return count
 
@@ -75,15 +86,15 @@ def main() -> None:
     if not year.exists():
         print(f"writing a year of artifacts to {year} …", file=sys.stderr)
         add_older_year(month, year)
-    files = len(list(month.glob("*.json")))
-    size = sum(p.stat().st_size for p in month.glob("*.json"))
+    files = len(list(month.rglob("*.json")))
+    size = sum(p.stat().st_size for p in month.rglob("*.json"))
     at = END.strftime("%Y-%m-%dT%H:%M:%SZ")
     report = cli("report", "--at", at, "--format", "json")
     if not shutil.which("jq"):
         raise SystemExit("jq is not on PATH: apt-get install jq (it is the baseline)")
     commands: dict[str, Command] = {
-        "cat (floor)": f"cat {month}/*.json > /dev/null",
-        "jq -s one-liner": f"jq -s '{JQ}' {month}/*.json",
+        "cat (floor)": f"cat {month}/*/*.json > /dev/null",
+        "jq -s one-liner": f"jq -s '{JQ}' {month}/*/*.json",
         "report (default windows)": [*report, "--artifacts-dir", str(month)],
         "report --window 30d": [*report, "--window", "30d", "--artifacts-dir", str(month)],
         "report, year directory": [*report, "--artifacts-dir", str(year)],

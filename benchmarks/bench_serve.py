@@ -270,7 +270,9 @@ def memory(
     throughout); otherwise the runs pile up in the window (+23 %)."""
     samples: list[Sample] = []
     done = threading.Event()
-    oldest = sorted(p for p in directory.iterdir() if FILE_NAME.match(p.name))
+    oldest = sorted(
+        (p for p in directory.rglob("*.json") if FILE_NAME.match(p.name)), key=lambda p: p.name
+    )
     removed = 0
 
     def page() -> None:

@@ -190,7 +190,7 @@ def size(dsn: str, count: int, root: Path) -> None:
         stored = runs.size_bytes(connection)
     finally:
         connection.close()
-    blocks = sum(p.stat().st_blocks * 512 for p in directory.iterdir())
+    blocks = sum(p.stat().st_blocks * 512 for p in directory.rglob("*.json"))
     scale = MONTH / count
     mib = 1024 * 1024
     print(f"(b) {count} runs, scaled to a month of one location ({MONTH} runs):")
