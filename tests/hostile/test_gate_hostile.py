@@ -37,8 +37,9 @@ def report(
     work: Path,
     env: dict[str, str] | None = None,
 ) -> tuple[int, str, str]:
-    """``chatwoot-health report`` with stdout a ``file`` (returned), a ``pipe`` (returned),
-    ``closed`` (``>&-``) or ``full`` (``/dev/full``); the exit code, stdout and stderr."""
+    """``chatwoot-health report`` with stdout a ``file`` (returned), a ``pipe`` (returned), a
+    pipe whose reader is ``gone``, ``closed`` (``>&-``) or ``full`` (``/dev/full``); the exit
+    code, stdout and stderr."""
     command = [
         *CLI,
         "report",
@@ -58,6 +59,17 @@ def report(
     if stdout == "closed":
         command = ["/bin/sh", "-c", '"$@" >&-', "sh", *command]
     out_path = work / "stdout"
+    if stdout == "gone":  # a pipe whose reader went away before anything was written
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        try:
+            done = subprocess.run(
+                command, env=base, cwd=work, stdout=write_end, stderr=subprocess.PIPE,
+                text=True, timeout=30,
+            )  # fmt: skip
+        finally:
+            os.close(write_end)
+        return done.returncode, "", done.stderr
     if stdout == "pipe":
         done = subprocess.run(
             command, env=base, cwd=work, capture_output=True, text=True, timeout=30
@@ -116,6 +128,13 @@ def test_every_format_to_every_output(artifacts: Path, tmp_path: Path, fmt: str)
         assert code == 3, (broken, err)
         assert len(err.splitlines()) == 1 and says in err, (broken, err)
         assert "chatwoot-health: cannot write the report" in err
+
+    # A reader gone before anything was written (`| head -1` on a slow report): exit 3, quietly
+    # (stderr holds only what the format cannot hold, as with a pipe read to the end).
+    code, _, err = report(artifacts, "--format", fmt, stdout="gone", work=tmp_path)
+    assert_clean(err)
+    assert code == 3, err
+    assert "cannot write" not in err and "Broken pipe" not in err, err
 
     # -o /dev/full: the same.
     code, _, err = report(artifacts, "--format", fmt, "-o", "/dev/full", work=tmp_path)
