@@ -230,3 +230,51 @@ def test_a_stopped_store_falls_back_to_the_files_with_the_warning(
         assert live.app.state.store.closed
     finally:
         server.stop()
+
+
+@pytest.mark.postgres
+def test_a_restarted_store_is_read_again_without_restarting_serve(
+    tmp_path: Path, signed_in: list[httpx.Client]
+) -> None:
+    """The store stops (a restart, a failover) and comes back on the same address with its data:
+    the page falls back to the files meanwhile, then reads every location from the store again,
+    through the same pool (its connections to the old server are checked and replaced)."""
+    server = start_postgres(migrate=False)
+    dsn = server.dsn.replace("postgres@", f"postgres:{PASSWORD}@")
+    files = tmp_path / "artifacts"
+    try:
+        store_runs(dsn, [*located("a"), *located("bb")], tmp_path / "sent")
+        write_all(files, located(HERE))
+        live = serve_store(files, dsn)
+        try:
+            client = client_of(live, signed_in)
+            before = client.get(f"{PREFIX}/report.json?{QUERY}")
+            assert "locations" in before.json()
+
+            def wait_for_version(than: object, what: str) -> object:
+                deadline = time.monotonic() + 15
+                while (version := client.get(f"{PREFIX}/state").json()["version"]) == than:
+                    assert time.monotonic() < deadline, what
+                    time.sleep(0.2)
+                return version
+
+            version = client.get(f"{PREFIX}/state").json()["version"]
+            server.pause()
+            version = wait_for_version(version, "the stopped store was not noticed")
+            down = client.get(f"{PREFIX}/report.json?{QUERY}")
+            assert "locations" not in down.json()
+            assert json.loads(down.headers[WARNINGS_HEADER])
+
+            server.resume()
+            wait_for_version(version, "the store's return was not noticed")
+            deadline = time.monotonic() + 15
+            while WARNINGS_HEADER in (again := client.get(f"{PREFIX}/report.json?{QUERY}")).headers:
+                assert time.monotonic() < deadline, again.headers[WARNINGS_HEADER]
+                time.sleep(0.2)
+            assert again.content == before.content  # every location, from the store again
+            assert again.content == cli_report(files, dsn)[1]
+        finally:
+            live.stop()
+        assert live.app.state.store.closed
+    finally:
+        server.stop()

@@ -92,6 +92,36 @@ class PostgresServer:
                 f"{result.stderr.strip() or result.stdout.strip()}\n{tail}"
             )
 
+    def pause(self) -> None:
+        """Fast shutdown, keeping the data: :meth:`resume` starts it again on the same port."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        """Start the paused server again, with its data, on the same port."""
+        self._run(*self._start_command())
+
+    def _start_command(self) -> list[str]:
+        options = (
+            f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=50 "
+            "-c TimeZone=UTC"
+        )
+        log = str(self.base / "postgres.log")
+        pg_ctl = str(self.bindir / "pg_ctl")
+        return [
+            pg_ctl,
+            "-D",
+            str(self.datadir),
+            "-l",
+            log,
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ]
+
     def stop(self) -> None:
         """Fast shutdown, then remove every file; safe to call twice."""
         if (self.datadir / "postmaster.pid").exists():
@@ -134,39 +164,11 @@ def start_postgres(dbname: str = DATABASE, migrate: bool = True) -> PostgresServ
     server = PostgresServer(bindir=bindir, base=base, port=free_port(), dbname=dbname)
     try:
         server.run_as = _run_as_for(base)
-        options = (
-            f"-p {server.port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=50 "
-            "-c TimeZone=UTC"
-        )
-        steps = [
-            [
-                str(bindir / "initdb"),
-                "-D",
-                str(server.datadir),
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--no-locale",
-                "--no-sync",
-            ],
-            [
-                str(bindir / "pg_ctl"),
-                "-D",
-                str(server.datadir),
-                "-l",
-                str(base / "postgres.log"),
-                "-o",
-                options,
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
-        ]
+        initdb = [
+            str(bindir / "initdb"), "-D", str(server.datadir), "-U", "postgres", "-A", "trust",
+            "-E", "UTF8", "--no-locale", "--no-sync",
+        ]  # fmt: skip
+        steps = [initdb, server._start_command()]
         for step in steps:
             server._run(*step)
         admin = f"postgresql://postgres@127.0.0.1:{server.port}/postgres"
