@@ -111,6 +111,13 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def sortable_text(moment: datetime) -> str:
+    """UTC to the microsecond, ``2026-11-27T00:45:00.000000+00:00``: every instant the same
+    width, so the SQLite columns that hold it (the notification state, ``check``'s channel
+    digest) compare and order instants as text."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
 def compact_stamp(moment: datetime) -> str:
     """The sortable form used in artifact file names: ``20261127T004500Z``."""
     return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -32,7 +32,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from chatwoot_health import sqlite
@@ -43,7 +43,7 @@ from chatwoot_health.artifacts.store import (
     parse_record,
 )
 from chatwoot_health.fileio import read_regular
-from chatwoot_health.timeutil import compact_stamp
+from chatwoot_health.timeutil import compact_stamp, sortable_text
 
 #: The tables' layout; another value in ``recent_meta`` drops and rebuilds them.
 VERSION = "2"
@@ -101,11 +101,6 @@ class ChannelDigest:
     observed_until: datetime | None
     #: The runs' ``location`` values over the horizon (None: a run without one).
     locations: frozenset[str | None]
-
-
-def _text(moment: datetime) -> str:
-    """A fixed-width instant that sorts as text."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def channel_digest(
@@ -217,7 +212,7 @@ def _update_and_read(
 
 
 def _take(db: sqlite3.Connection, name: str, run: ArtifactCore, identity: str) -> None:
-    checked = _text(run.checked_at)
+    checked = sortable_text(run.checked_at)
     buckets = buckets_of(run) or ()
     regular = name[:16] == compact_stamp(run.checked_at)
     db.execute(
@@ -233,7 +228,7 @@ def _bucket_rows(
     for b in buckets:
         yield (
             b.inbox_id,
-            _text(b.hour),
+            sortable_text(b.hour),
             b.channel_type,
             b.incoming_messages,
             b.avg_first_response_seconds,
@@ -251,11 +246,11 @@ def _read(
     # until it leaves the rows) places its run where the full read would not: read the files.
     odd = db.execute(
         "SELECT 1 FROM recent_runs WHERE name >= ? OR checked_at > ? OR regular = 0 LIMIT 1",
-        (high, _text(now)),
+        (high, sortable_text(now)),
     ).fetchone()
     if odd is not None:
         return None
-    start = _text(since)
+    start = sortable_text(since)
     # A run's buckets count when it was decoded with them (its name's instant from ``since``
     # on) and merged (checked from ``since`` on); the latest run that has a bucket decides, so
     # a bucket whose run does not count has no earlier run that does.

@@ -37,6 +37,7 @@ from chatwoot_health.notify.state_flow import (
     StateUnavailable,
     Transaction,
 )
+from chatwoot_health.timeutil import sortable_text
 
 __all__ = [
     "BUSY_TIMEOUT",
@@ -120,10 +121,6 @@ class StateNewer(StateCorrupt):
     the history is kept in the moved file, the outage still reaches people."""
 
 
-def _text(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
 class _SqliteDialect:
     """Instants as ISO 8601 UTC text with microseconds (sorts as text)."""
 
@@ -134,7 +131,7 @@ class _SqliteDialect:
         return statement
 
     def put(self, moment: datetime) -> object:
-        return _text(moment)
+        return sortable_text(moment)
 
     def get(self, value: object) -> datetime:
         return datetime.fromisoformat(str(value)).astimezone(UTC)
