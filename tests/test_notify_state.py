@@ -299,6 +299,18 @@ def test_a_corrupt_database_is_moved_aside_and_replaced(tmp_path: Path, receiver
     assert episode.seeded
 
 
+def test_a_corrupt_database_that_cannot_be_moved_aside_is_one_failure(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    db = tmp_path / "state.db"
+    db.write_bytes(b"this is not an SQLite database, just junk\x00" * 100)
+    (tmp_path / "state.db.corrupt-20261127T120000Z").mkdir()  # where it would be moved
+    outcome = notify(db, [service_down()], T0, INSTANCE, webhook_channel(receiver.url()))
+    assert outcome.failures == [f"notification state: cannot move {db} aside (Is a directory)"]
+    assert outcome.started == [] and receiver.received == []  # nothing sent, nothing recorded
+    assert db.read_bytes().startswith(b"this is")
+
+
 def test_unrelated_instances_have_their_own_episodes(tmp_path: Path, receiver: Receiver) -> None:
     db = tmp_path / "state.db"
     channels = webhook_channel(receiver.url())

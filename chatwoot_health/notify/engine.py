@@ -153,13 +153,8 @@ def notify(
                 moved = store.quarantine(now)
                 outcome.notices.append(f"{exc}: moved aside as {moved.name}; starting afresh")
                 pending = record()
-        except StateUnavailable as exc:
+        except StateUnavailable as exc:  # moving a corrupt file aside failed too
             outcome.failures.append(f"notification state: {exc}")
-            return outcome
-        except OSError as exc:  # moving a corrupt file aside failed
-            outcome.failures.append(
-                f"notification state: cannot move {state_path} aside ({exc.strerror or exc})"
-            )
             return outcome
         by_key = {channel.key: channel for channel in channels}
         failed: set[str] = set()  # a channel that failed once this run is not tried again

@@ -227,14 +227,20 @@ class NotifyStore(Marks):
             raise
 
     def quarantine(self, now: datetime) -> Path:
-        """Move an unreadable database (and its WAL files) aside as ``<name>.corrupt-<time>``."""
+        """Move an unreadable database (and its WAL files) aside as ``<name>.corrupt-<time>``;
+        :class:`StateUnavailable` when it cannot be moved (this run then sends nothing)."""
         self.close()
         stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
         target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-        for suffix in ("", "-wal", "-shm"):
-            source = self.path.with_name(self.path.name + suffix)
-            if source.exists():
-                source.replace(self.path.with_name(f"{self.path.name}{suffix}.corrupt-{stamp}"))
+        try:
+            for suffix in ("", "-wal", "-shm"):
+                source = self.path.with_name(self.path.name + suffix)
+                if source.exists():
+                    source.replace(self.path.with_name(f"{self.path.name}{suffix}.corrupt-{stamp}"))
+        except OSError as exc:
+            raise StateUnavailable(
+                f"cannot move {self.path} aside ({exc.strerror or exc})"
+            ) from None
         return target
 
     # -- after delivery, and the incident log: the flow's (:class:`.state_flow.Marks`) --------
