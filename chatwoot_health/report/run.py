@@ -75,8 +75,10 @@ def run_report(
 
 
 #: What the reports of a process that exits right after them (``freeze_gc``: the command line)
-#: read, kept until the exit: freeing a 30-day window's runs object by object costs ~5 ms and
-#: serves no one (the command line ends with ``os._exit``). Never filled in ``serve``.
+#: read, kept until the exit: freeing a 30-day window's runs object by object costs ~5-10 ms and
+#: serves no one (the command line ends with ``os._exit``). Never filled in ``serve``. Neither
+#: ``gc.freeze()`` (reference counting still frees what it froze) nor the CLI's local holding
+#: the result (released as ``sys.exit`` unwinds, before ``os._exit``) keeps them.
 _UNTIL_EXIT: list[object] = []
 
 
