@@ -4,6 +4,7 @@ and Python give the same numbers), and the quorum's pure rules."""
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -117,27 +118,47 @@ def test_sql_and_python_aggregations_agree(store_dsn: str) -> None:
     ]
     runs.write_runs(connection, store_dsn, batch)
     start, end = T0 - timedelta(seconds=1), T0 + timedelta(days=3)
-    samples, median, p90, p99 = runs.latency_percentiles(
-        connection, store_dsn, "https://chat.example.com", start, end
-    )
-    values = sorted(d for item in batch for _name, d in item.artifact.latencies)
-    assert samples == len(values)
-    for got, p in ((median, 50), (p90, 90), (p99, 99)):
-        assert got == pytest.approx(percentile(values, p), rel=1e-12)
     step = timedelta(hours=1)
-    counted = runs.slot_counts(connection, store_dsn, "https://chat.example.com", start, end, step)
+    rows = report_rows(connection, store_dsn, start, end, step)
+    assert rows is not None
     read = runs.read_runs(connection, store_dsn, start, end)
     assert len(read) == 600
-    for cell in counted:
-        mine = [
-            r
-            for r in read
-            if r.location == cell.location and int((r.checked_at - start) // step) == cell.slot
-        ]
-        assert cell.up == sum(1 for r in mine if r.liveness == "up")
-        assert cell.down == sum(1 for r in mine if r.liveness == "down")
-    assert sum(c.up + c.down for c in counted) == 600
+    # the percentiles, pooled and per location: percentile_cont is the README's percentile
+    pooled = sorted(d for item in batch for _name, d in item.artifact.latencies)
+    groups = [(rows.overall, pooled)]
+    for where in "abc":
+        own = sorted(d for r in read if r.location == where for _name, d in r.latencies)
+        groups.append((rows.by_location[where], own))
+    for found, values in groups:
+        assert found.samples == len(values)
+        for got, p in ((found.median, 50), (found.p90, 90), (found.p99, 99)):
+            assert got == pytest.approx(percentile(values, p), rel=1e-12)
+    # runs up and down per bar of the timeline and per location, counted in SQL
+    up = Counter(int((r.checked_at - start) // step) for r in read if r.liveness == "up")
+    down = Counter(int((r.checked_at - start) // step) for r in read if r.liveness == "down")
+    assert rows.bars == {bar: (up[bar], down[bar]) for bar in up | down}
+    assert sum(u + d for u, d in rows.bars.values()) == 600
+    up_at = Counter(r.location for r in read if r.liveness == "up")
+    down_at = Counter(r.location for r in read if r.liveness == "down")
+    assert [(w.name, w.up, w.down) for w in rows.locations] == [
+        (name, up_at[name], down_at[name]) for name in "abc"
+    ]
     connection.close()
+
+
+def report_rows(
+    connection: psycopg.Connection[tuple[object, ...]],
+    dsn: str,
+    start: datetime,
+    end: datetime,
+    bar: timedelta,
+) -> runs.ReportRows | None:
+    """``report``'s reads over (start, end], the window the whole reach, bars of ``bar``."""
+    query = runs.ReportQuery(
+        start=start, end=end, window=start, slot=INTERVAL, bar=bar, bars=-(-(end - start) // bar),
+        detail_since=end, lookback=timedelta(hours=1),
+    )  # fmt: skip
+    return runs.read_report(connection, dsn, query)
 
 
 @pytest.mark.postgres
@@ -265,7 +286,9 @@ def test_the_quorums_read_in_one_pipeline_equals_the_two_reads(store_dsn: str) -
             detail_since=end + timedelta(days=1),
         )  # fmt: skip
         assert {run.location for run in others} == {"b", "c"} and len(others) == 8
-        assert seen == runs.last_seen(connection, store_dsn, instance, seen_since, end)
+        latest = report_rows(connection, store_dsn, seen_since, end, timedelta(hours=1))
+        assert latest is not None  # each location's latest run, as the report reads it
+        assert seen == {where.name: where.last_run_at for where in latest.locations}
         assert seen == {"a": T0 + INTERVAL * 18, "b": T0 + INTERVAL * 19, "c": T0 + INTERVAL * 20}
         assert runs.read_peers(connection, store_dsn, "elsewhere", "a", since, seen_since, end) == (
             [],

@@ -87,23 +87,6 @@ def _decoded_runs(
     return runs
 
 
-def last_seen(
-    connection: Connection, dsn: str, instance: str, start: datetime, end: datetime
-) -> dict[str, datetime]:
-    """Each location's latest run of ``instance`` in (start, end]."""
-    import psycopg
-
-    try:
-        rows = connection.execute(_SEEN, (instance, start, end)).fetchall()
-    except psycopg.Error as exc:
-        raise error(exc, dsn, "cannot read") from None
-    return _seen(rows)
-
-
-def _seen(rows: Iterable[tuple[object, ...]]) -> dict[str, datetime]:
-    return {str(name): moment for name, moment in rows if isinstance(moment, datetime)}
-
-
 def read_peers(
     connection: Connection,
     dsn: str,
@@ -115,7 +98,7 @@ def read_peers(
 ) -> tuple[list[ArtifactCore], dict[str, datetime]]:
     """``check``'s quorum in one round trip (a pipeline): the other locations' runs of
     ``instance`` in (runs_since, end] (without per-inbox buckets: the channels' come from the
-    files) and :func:`last_seen` over (seen_since, end]."""
+    files) and each location's latest run of ``instance`` in (seen_since, end]."""
     import contextlib
 
     import psycopg
@@ -129,7 +112,8 @@ def read_peers(
             rows, seen_rows = others.fetchall(), seen.fetchall()
     except psycopg.Error as exc:
         raise error(exc, dsn, "cannot read") from None
-    return _decoded_runs(rows, end + timedelta(days=1)), _seen(seen_rows)
+    latest = {str(name): at for name, at in seen_rows if isinstance(at, datetime)}
+    return _decoded_runs(rows, end + timedelta(days=1)), latest
 
 
 def first_run_at(connection: Connection, dsn: str) -> datetime | None:
@@ -141,69 +125,6 @@ def first_run_at(connection: Connection, dsn: str) -> datetime | None:
     except psycopg.Error as exc:
         raise error(exc, dsn, "cannot read") from None
     return row[0] if row and isinstance(row[0], datetime) else None
-
-
-@dataclass(frozen=True)
-class SlotCounts:
-    """One time slot of one location: its runs judged up and down."""
-
-    slot: int
-    location: str
-    up: int
-    down: int
-
-
-def slot_counts(
-    connection: Connection, dsn: str, instance: str, start: datetime, end: datetime, step: timedelta
-) -> list[SlotCounts]:
-    """Up and down runs per (slot, location), slots of ``step`` from ``start``, counted in SQL."""
-    import psycopg
-
-    try:
-        rows = connection.execute(
-            "SELECT floor(extract(epoch FROM checked_at - %s) / %s)::int AS slot, location, "
-            "count(*) FILTER (WHERE liveness = 'up'), count(*) FILTER (WHERE liveness = 'down') "
-            "FROM health_runs WHERE instance = %s AND checked_at > %s AND checked_at <= %s "
-            "GROUP BY 1, 2 ORDER BY 1, 2",
-            (start, step.total_seconds(), instance, start, end),
-        ).fetchall()
-    except psycopg.Error as exc:
-        raise error(exc, dsn, "cannot read") from None
-    return [SlotCounts(int(s), str(loc), int(u), int(d)) for s, loc, u, d in rows]  # type: ignore[call-overload]
-
-
-def latency_percentiles(
-    connection: Connection,
-    dsn: str,
-    instance: str,
-    start: datetime,
-    end: datetime,
-    location: str | None = None,
-) -> tuple[int, float | None, float | None, float | None]:
-    """(samples, median, P90, P99) of the successful checks' ``duration_ms`` in the window, by
-    ``percentile_cont`` — the README's percentile (linear between closest ranks)."""
-    import psycopg
-
-    try:
-        row = connection.execute(
-            "SELECT count(*), percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY d) "
-            "FROM (SELECT (c->>'duration_ms')::float8 AS d FROM health_runs, "
-            "jsonb_array_elements(artifact->'checks') AS c "
-            "WHERE instance = %s AND checked_at > %s AND checked_at <= %s "
-            "AND (%s::text IS NULL OR location = %s) "
-            "AND c->>'ok' = 'true' AND coalesce((c->>'skipped')::boolean, false) = false "
-            "AND jsonb_typeof(c->'duration_ms') = 'number') AS samples",
-            (instance, start, end, location, location),
-        ).fetchone()
-    except psycopg.Error as exc:
-        raise error(exc, dsn, "cannot read") from None
-    assert row is not None
-    samples, values = row
-    assert isinstance(samples, int)
-    if not samples or not isinstance(values, list):
-        return 0, None, None, None
-    median, p90, p99 = (float(v) for v in values)
-    return samples, median, p90, p99
 
 
 def partitions(connection: Connection, dsn: str) -> list[tuple[str, datetime]]:
