@@ -1,5 +1,5 @@
-"""Helpers of the store tests: a fresh database per test on the session's PostgreSQL, and
-``check`` run as a whole process at one location."""
+"""Helpers of the store tests: a fresh database per test on the session's PostgreSQL, ``check``
+run as a whole process at one location, and probe hosts (locations) sharing one store."""
 
 from __future__ import annotations
 
@@ -15,9 +15,13 @@ import pytest
 from psycopg import sql
 
 from tests.hostile.support import CLI, child_env
+from tests.servers.chatwoot_server import ChatwootServer
 from tests.servers.postgres_server import PostgresServer
+from tests.servers.receiver import Receiver
 
 PASSWORD = "s3cret-Store-Passw0rd"
+#: The Chatwoot stand-in's token of the hosts.
+TOKEN = "Tq8s0aVb3kLm2Np5Rx7Yz9Wd"
 _numbers = itertools.count()
 
 
@@ -65,3 +69,81 @@ def cli(*args: str, env: Mapping[str, str], timeout: float = 120, cwd: Path | No
 def store_rows(dsn: str, query: str = "SELECT location, liveness FROM health_runs") -> list[tuple]:  # type: ignore[type-arg]
     with psycopg.connect(dsn) as connection:
         return connection.execute(query).fetchall()
+
+
+class Hosts:
+    """Probe hosts sharing one store: each location its own artifacts directory and settings
+    (``check`` as that host), one Chatwoot stand-in, one webhook receiver as the channel."""
+
+    def __init__(self, root: Path, dsn: str, chatwoot: ChatwootServer, hook: Receiver) -> None:
+        self.root, self.dsn, self.chatwoot, self.hook = root, dsn, chatwoot, hook
+        self.proxies: dict[str, str] = {}
+        #: A location's own timeout (behind a proxy that holds its requests, a long one).
+        self.timeouts: dict[str, str] = {}
+        self.interval = "10m"
+
+    def env(self, location: str) -> dict[str, str]:
+        env = {
+            "CHATWOOT_BASE_URL": self.chatwoot.url,
+            "CHATWOOT_API_TOKEN": TOKEN,
+            "CHATWOOT_ACCOUNT_ID": "1",
+            "CHATWOOT_HEALTH_STORE": self.dsn,
+            "CHATWOOT_HEALTH_LOCATION": location,
+            "CHATWOOT_HEALTH_ARTIFACTS_DIR": str(self.root / location),
+            "ALERT_WEBHOOK_URL": self.hook.url(),
+            "CHATWOOT_HEALTH_DOWN_AFTER": "2s",
+            "CHATWOOT_HEALTH_RETRY_INTERVAL": "1",
+            "CHATWOOT_HEALTH_TIMEOUT": self.timeouts.get(location, "2"),
+            "CHATWOOT_HEALTH_INTERVAL": self.interval,
+        }
+        if location in self.proxies:
+            env["HTTP_PROXY"] = self.proxies[location]
+        return env
+
+    def check(self, location: str) -> Ran:
+        return cli("check", env=self.env(location))
+
+    def start(self, location: str) -> subprocess.Popen[str]:
+        """``check`` as location ``location``, not waited for (:func:`cli`'s environment)."""
+        env = child_env({"HOME": os.environ.get("HOME", "/root"), **self.env(location)})
+        return subprocess.Popen(
+            [*CLI, "check"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+
+    def round(self, locations: str = "abc") -> dict[str, Ran]:
+        return {location: self.check(location) for location in locations}
+
+    def down(self) -> None:
+        """Chatwoot answers 500: down."""
+        for path in ("/health", "/rails/health", "/api"):
+            self.chatwoot.fault(path, "500")
+
+    def messages(self, kind: str = "") -> list[str]:
+        texts = [item.json()["text"] for item in self.hook.received]
+        return [text for text in texts if kind in text]
+
+    def ids(self) -> list[str]:
+        return [item.json()["id"] for item in self.hook.received]
+
+    def outbox(self) -> list[tuple[str, int, bool, bool]]:
+        """(message id, attempts, leased, delivered) of every shared outbox row."""
+        rows = store_rows(
+            self.dsn,
+            "SELECT message_id, attempts, lease_until IS NOT NULL, delivered_at IS NOT NULL "
+            "FROM notify_outbox ORDER BY id",
+        )
+        return [(str(m), int(a), bool(lease), bool(d)) for m, a, lease, d in rows]
+
+
+@pytest.fixture
+def hosts(tmp_path: Path, store_dsn: str) -> Iterator[Hosts]:
+    """The hosts over a migrated store (a location exists once ``check`` runs as it)."""
+    migrated = cli("store", "migrate", env={"CHATWOOT_HEALTH_STORE": store_dsn})
+    assert migrated.code == 0, migrated.output
+    with ChatwootServer(TOKEN) as chatwoot, Receiver() as hook:
+        yield Hosts(tmp_path, store_dsn, chatwoot, hook)

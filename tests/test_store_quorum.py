@@ -5,65 +5,16 @@ HTTP receiver as the one channel."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.factory import artifact_files
 from tests.servers.chatwoot_server import ChatwootServer, closed_port
-from tests.servers.receiver import Receiver
-from tests.store_support import Ran, cli, store_dsn, store_rows
+from tests.store_support import TOKEN, Hosts, cli, hosts, store_dsn, store_rows
 
 pytestmark = pytest.mark.postgres
-__all__ = ["store_dsn"]  # the fixture, used by name
-
-TOKEN = "Tq8s0aVb3kLm2Np5Rx7Yz9Wd"
-
-
-class Hosts:
-    """Three probe hosts, each its own artifacts directory and location, one store."""
-
-    def __init__(self, root: Path, dsn: str, chatwoot: ChatwootServer, hook: Receiver) -> None:
-        self.root, self.dsn, self.chatwoot, self.hook = root, dsn, chatwoot, hook
-        self.proxies: dict[str, str] = {}
-        self.interval = "10m"
-
-    def env(self, location: str) -> dict[str, str]:
-        env = {
-            "CHATWOOT_BASE_URL": self.chatwoot.url,
-            "CHATWOOT_API_TOKEN": TOKEN,
-            "CHATWOOT_ACCOUNT_ID": "1",
-            "CHATWOOT_HEALTH_STORE": self.dsn,
-            "CHATWOOT_HEALTH_LOCATION": location,
-            "CHATWOOT_HEALTH_ARTIFACTS_DIR": str(self.root / location),
-            "ALERT_WEBHOOK_URL": self.hook.url(),
-            "CHATWOOT_HEALTH_DOWN_AFTER": "2s",
-            "CHATWOOT_HEALTH_RETRY_INTERVAL": "1",
-            "CHATWOOT_HEALTH_TIMEOUT": "2",
-            "CHATWOOT_HEALTH_INTERVAL": self.interval,
-        }
-        if location in self.proxies:
-            env["HTTP_PROXY"] = self.proxies[location]
-        return env
-
-    def check(self, location: str) -> Ran:
-        return cli("check", env=self.env(location))
-
-    def round(self, locations: str = "abc") -> dict[str, Ran]:
-        return {location: self.check(location) for location in locations}
-
-    def messages(self, kind: str = "") -> list[str]:
-        texts = [item.json()["text"] for item in self.hook.received]
-        return [text for text in texts if kind in text]
-
-
-@pytest.fixture
-def hosts(tmp_path: Path, store_dsn: str) -> Iterator[Hosts]:
-    migrated = cli("store", "migrate", env={"CHATWOOT_HEALTH_STORE": store_dsn})
-    assert migrated.code == 0, migrated.output
-    with ChatwootServer(TOKEN) as chatwoot, Receiver() as hook:
-        yield Hosts(tmp_path, store_dsn, chatwoot, hook)
+__all__ = ["hosts", "store_dsn"]  # the fixtures, used by name
 
 
 def test_all_up_no_message(hosts: Hosts) -> None:
@@ -95,8 +46,7 @@ def test_a_location_behind_a_dead_proxy_is_its_own_problem(hosts: Hosts) -> None
 
 def test_an_outage_is_one_message_and_one_resolution_across_three_hosts(hosts: Hosts) -> None:
     hosts.round()
-    for path in ("/health", "/rails/health", "/api"):  # Chatwoot answers 500: down
-        hosts.chatwoot.fault(path, "500")
+    hosts.down()  # Chatwoot answers 500
     down = hosts.round()
     assert down["a"].code == 1  # the first host of the round never pages alone
     assert down["b"].code == 2 and down["c"].code == 2

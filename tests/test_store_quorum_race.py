@@ -12,10 +12,8 @@ from __future__ import annotations
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,16 +21,12 @@ import pytest
 from chatwoot_health import alerts
 from chatwoot_health.models.alert import Alert, Severity
 from chatwoot_health.notify.decide import OpenEpisode, decide
-from tests.hostile.test_notify_hostile import Hosts
-from tests.servers.chatwoot_server import ChatwootServer
-from tests.servers.receiver import Receiver
-from tests.store_support import cli, store_dsn, store_rows
+from tests.store_support import Hosts, hosts, store_dsn, store_rows
 from tests.test_outage_timeline import finish
-from tests.test_store_quorum import TOKEN
 from tests.test_store_runs import run
 
 pytestmark = pytest.mark.postgres
-__all__ = ["store_dsn"]  # the fixture, used by name
+__all__ = ["hosts", "store_dsn"]  # the fixtures, used by name
 
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -101,27 +95,12 @@ class Gate:
         self._thread.join()
 
 
-class GatedHosts(Hosts):
-    def env(self, location: str) -> dict[str, str]:
-        env = super().env(location)
-        if location in self.proxies:  # held by the gate: no timeout while it waits
-            env["CHATWOOT_HEALTH_TIMEOUT"] = "30"
-        return env
-
-
-@pytest.fixture
-def hosts(tmp_path: Path, store_dsn: str) -> Iterator[GatedHosts]:
-    migrated = cli("store", "migrate", env={"CHATWOOT_HEALTH_STORE": store_dsn})
-    assert migrated.code == 0, migrated.output
-    with ChatwootServer(TOKEN) as chatwoot, Receiver() as hook:
-        yield GatedHosts(tmp_path, store_dsn, chatwoot, hook)
-
-
-def test_the_host_that_started_first_and_judges_last_does_not_resolve(hosts: GatedHosts) -> None:
+def test_the_host_that_started_first_and_judges_last_does_not_resolve(hosts: Hosts) -> None:
     hosts.round()
     hosts.down()
     with Gate() as gate:
         hosts.proxies["a"] = gate.url()
+        hosts.timeouts["a"] = "30"  # held by the gate: no timeout while it waits
         first = hosts.start("a")  # its moment is read before its first request reaches the gate
         try:
             assert gate.arrived.wait(30), "host a never probed"
@@ -140,6 +119,7 @@ def test_the_host_that_started_first_and_judges_last_does_not_resolve(hosts: Gat
     )
     assert rows == [(1,)]
     hosts.proxies.clear()
+    hosts.timeouts.clear()
     hosts.round()
     assert len(hosts.messages("Service Down")) == 1, hosts.messages()
 
@@ -183,7 +163,7 @@ def test_a_host_that_sees_chatwoot_up_clears_it() -> None:
 
 
 def test_the_host_that_started_first_and_judges_last_does_not_page_again_after_recovery(
-    hosts: GatedHosts,
+    hosts: Hosts,
 ) -> None:
     """The mirror of the false resolution: recovery seen by b and c, then a stale view in a."""
     hosts.round()
@@ -194,6 +174,7 @@ def test_the_host_that_started_first_and_judges_last_does_not_page_again_after_r
     hosts.chatwoot.behaviour.faults.clear()  # back
     with Gate() as gate:
         hosts.proxies["a"] = gate.url()
+        hosts.timeouts["a"] = "30"  # held by the gate: no timeout while it waits
         first = hosts.start("a")
         try:
             assert gate.arrived.wait(30), "host a never probed"

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -28,17 +27,14 @@ from chatwoot_health.notify.engine import notify
 from chatwoot_health.notify.state_pg import PgNotifyStore
 from chatwoot_health.sqlite import DB_NAME
 from chatwoot_health.store import db
-from tests.hostile.support import CLI, child_env
 from tests.hostile.test_fast_path_hostile import Quick, assert_contract, fault_lines
 from tests.servers.chatwoot_server import ChatwootServer
 from tests.servers.receiver import Receiver
 from tests.servers.smtp import SmtpServer
-from tests.store_support import PASSWORD, cli, store_dsn, store_rows
+from tests.store_support import PASSWORD, Hosts, hosts, store_dsn, store_rows
 from tests.test_outage_timeline import TOKEN, Timeline, finish
-from tests.test_store_quorum import TOKEN as QUORUM_TOKEN
-from tests.test_store_quorum import Hosts as QuorumHosts
 
-__all__ = ["store_dsn"]  # the fixture, used by name
+__all__ = ["hosts", "store_dsn"]  # the fixtures, used by name
 
 
 class WebhookOnly(Quick):
@@ -185,44 +181,6 @@ def test_overlapping_runs_while_one_is_stuck_delivering(line: Timeline) -> None:
 
 
 # ------------------------------------------------------------------ PostgreSQL: three hosts
-
-
-class Hosts(QuorumHosts):
-    def start(self, location: str) -> subprocess.Popen[str]:
-        """``check`` as location ``location``, not waited for (store_support.cli's env)."""
-        env = child_env({"HOME": os.environ.get("HOME", "/root"), **self.env(location)})
-        return subprocess.Popen(
-            [*CLI, "check"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-        )
-
-    def down(self) -> None:
-        for path in ("/health", "/rails/health", "/api"):
-            self.chatwoot.fault(path, "500")
-
-    def ids(self) -> list[str]:
-        return [item.json()["id"] for item in self.hook.received]
-
-    def outbox(self) -> list[tuple[str, int, bool, bool]]:
-        """(message id, attempts, leased, delivered) of every shared outbox row."""
-        rows = store_rows(
-            self.dsn,
-            "SELECT message_id, attempts, lease_until IS NOT NULL, delivered_at IS NOT NULL "
-            "FROM notify_outbox ORDER BY id",
-        )
-        return [(str(m), int(a), bool(lease), bool(d)) for m, a, lease, d in rows]
-
-
-@pytest.fixture
-def hosts(tmp_path: Path, store_dsn: str) -> Iterator[Hosts]:
-    migrated = cli("store", "migrate", env={"CHATWOOT_HEALTH_STORE": store_dsn})
-    assert migrated.code == 0, migrated.output
-    with ChatwootServer(QUORUM_TOKEN) as chatwoot, Receiver() as hook:
-        yield Hosts(tmp_path, store_dsn, chatwoot, hook)
 
 
 @pytest.mark.postgres
