@@ -26,7 +26,7 @@ from chatwoot_health.models.alert import Alert, Criterion, Severity
 from chatwoot_health.models.base import FailureSpan, Liveness
 from chatwoot_health.models.report import ChannelOut, SlaOut, UptimeOut
 from chatwoot_health.quorum import Vote, by_location, votes
-from chatwoot_health.state import State, worst
+from chatwoot_health.state import ExitCode, State, worst
 from chatwoot_health.thresholds import (
     AGENT_OFFLINE_RUNS,
     CHANNEL_OUTAGE_AFTER,
@@ -197,6 +197,37 @@ def _host(instance: str) -> str:
     return instance.split("://", 1)[-1]
 
 
+@dataclass(frozen=True)
+class _Streak:
+    """The current streak of failed liveness probes of some runs (see :func:`service_down`)."""
+
+    #: Each failed run's probes, newest first.
+    spans: tuple[FailureSpan, ...]
+    #: The latest failed run: its error and instance are the alert's.
+    latest: ArtifactCore
+    last_success: datetime | None
+
+    @property
+    def error(self) -> str:
+        check = self.latest.check("rails_health")
+        return check.error if check and check.error else "no detail"
+
+
+def _streak(artifacts: Sequence[ArtifactCore]) -> _Streak | None:
+    """The streak the latest judged run ends, or None when that run is up (or none is judged)."""
+    judged = [a for a in artifacts if a.liveness != "unknown"]
+    spans: list[FailureSpan] = []
+    for artifact in reversed(judged):
+        span = artifact.failure_span
+        if span is None:
+            break
+        spans.append(span)
+    if not spans:
+        return None
+    last_ok = next((a.checked_at for a in reversed(judged) if a.liveness == "up"), None)
+    return _Streak(tuple(spans), judged[-1], last_ok)
+
+
 def service_down(
     artifacts: Sequence[ArtifactCore], now: datetime, down_after: timedelta = SERVICE_DOWN_AFTER
 ) -> Alert | None:
@@ -205,32 +236,24 @@ def service_down(
     (``health_check_failed``). The probes are the runs' and their re-probes (``reprobes``): a run
     counts by its final verdict, so one whose re-probe answered again ends the streak. Runs whose
     liveness could not be judged (skipped, no path) neither break nor extend the streak."""
-    judged = [a for a in artifacts if a.liveness != "unknown"]
-    streak: list[FailureSpan] = []
-    latest: ArtifactCore | None = None
-    for artifact in reversed(judged):
-        span = artifact.failure_span
-        if span is None:
-            break
-        streak.append(span)
-        latest = latest or artifact
-    if latest is None:
-        return None
-    first, last = streak[-1].first, streak[0].last
-    probes = sum(span.probes for span in streak)
-    last_ok = next((a.checked_at for a in reversed(judged) if a.liveness == "up"), None)
-    check = latest.check("rails_health")
-    error = check.error if check and check.error else "no detail"
-    host = _host(latest.instance)
+    streak = _streak(artifacts)
+    return None if streak is None else _liveness_alert(streak, down_after)
+
+
+def _liveness_alert(streak: _Streak, down_after: timedelta) -> Alert:
+    spans, error, last_ok = streak.spans, streak.error, streak.last_success
+    first, last = spans[-1].first, spans[0].last
+    probes = sum(span.probes for span in spans)
+    host = _host(streak.latest.instance)
     failed = (
-        f"{len(streak)} runs in a row"
-        if probes == len(streak)
+        f"{len(spans)} runs in a row"
+        if probes == len(spans)
         else f"{probes} probes in a row over {_age(last - first)}"
     )
     if probes >= SERVICE_DOWN_RUNS and last - first >= down_after:
         message = f"Rails health check failed {failed} (error: {error})"
         return raise_alert("service_down", message, first, last_success=last_ok, host=host)
-    runs = "the latest run" if len(streak) == 1 else f"the latest {len(streak)} runs"
+    runs = "the latest run" if len(spans) == 1 else f"the latest {len(spans)} runs"
     needs = f"{SERVICE_DOWN_RUNS} runs over {_age(down_after)}"
     message = (
         f"Rails health check failed in {runs} (error: {error}); not yet an outage (needs {needs})"
@@ -260,8 +283,8 @@ def quorum_alerts(
     tally = votes(groups, now, interval, last_seen)
     found: list[Alert] = []
     down = tally.down
-    per = {vote.location: service_down(groups[vote.location], now, down_after) for vote in down}
-    raised = [alert for alert in per.values() if alert is not None]
+    streaks = {vote.location: _streak(groups[vote.location]) for vote in down}
+    raised = [_liveness_alert(s, down_after) for s in streaks.values() if s is not None]
     if tally.majority_down and raised:
         confirmed = [alert for alert in raised if alert.name == "service_down"]
         name = "service_down" if len(confirmed) * 2 > len(tally.voters) else "health_check_failed"
@@ -293,7 +316,8 @@ def quorum_alerts(
             )
         ]
         if degraded:
-            found.append(location_degraded(degraded, tally.voters, per))
+            errors = {name: s.error if s else "down" for name, s in streaks.items()}
+            found.append(location_degraded(degraded, tally.voters, errors))
     if tally.silent:
         found.append(probe_host_silent(tally.silent, now, interval))
     return found
@@ -304,14 +328,16 @@ def _since_key(alert: Alert) -> datetime:
 
 
 def location_degraded(
-    degraded: Sequence[Vote], voters: Sequence[Vote], per: Mapping[str, Alert | None]
+    degraded: Sequence[Vote], voters: Sequence[Vote], errors: Mapping[str, str]
 ) -> Alert:
+    """``errors``: each degraded location's liveness error, carried from its streak (the
+    latest failed run's), never read back out of an alert's message."""
     names = ", ".join(vote.location for vote in degraded)
     reaching = ", ".join(vote.location for vote in voters if vote.verdict == "up")
-    errors = "; ".join(f"{vote.location}: {_error_of(per.get(vote.location))}" for vote in degraded)
+    failing = "; ".join(f"{vote.location}: {errors[vote.location]}" for vote in degraded)
     since = min(vote.down_since for vote in degraded if vote.down_since is not None)
     message = (
-        f"Liveness fails from {names} only ({errors}) while {reaching} reach Chatwoot: "
+        f"Liveness fails from {names} only ({failing}) while {reaching} reach Chatwoot: "
         "a problem of that location, not an outage"
     )
     criterion = Criterion(
@@ -320,13 +346,6 @@ def location_degraded(
         window=f"since {iso(since)}",
     )
     return raise_alert("location_degraded", message, since, criterion=criterion, locations=names)
-
-
-def _error_of(alert: Alert | None) -> str:
-    if alert is None:
-        return "down"
-    start = alert.message.find("(error: ")
-    return alert.message[start + 8 :].split(")", 1)[0] if start >= 0 else "down"
 
 
 def probe_host_silent(
@@ -589,7 +608,8 @@ class Evidence:
     channels: tuple[Sequence[ChannelOut], Window] | None = None
     uptime: tuple[UptimeOut, Window] | None = None
     min_uptime: float | None = None
-    sla: tuple[SlaOut, Window] | None = None
+    #: The SLA section; one that could not be computed (None) is not judged.
+    sla: tuple[SlaOut | None, Window] | None = None
     #: The approval queue (Supabase): the second source of evidence of ``high_queue``.
     queue: ReviewQueue | None = None
     #: Why Supabase could not be read (raises ``supabase_unavailable``).
@@ -598,6 +618,9 @@ class Evidence:
     #: its), and the latest run of each location over a longer look-back (the store's).
     location: str = ""
     last_seen: Mapping[str, datetime] | None = None
+    #: Judged by one probe host of several for its own notifications (``check`` with the store),
+    #: not by a reader of every location's runs (``report``): see :func:`_own_view`.
+    probe_host: bool = False
 
 
 def evidence(
@@ -615,6 +638,7 @@ def evidence(
     unavailable: str | None = None,
     location: str = "",
     last_seen: Mapping[str, datetime] | None = None,
+    probe_host: bool = False,
 ) -> Evidence:
     """The one way ``check`` and ``report`` build their :class:`Evidence`: ``runs`` oldest first,
     judged in full unless ``in_window`` narrows the moment rules; an SLA section that could not
@@ -628,11 +652,12 @@ def evidence(
         channels=channels,
         uptime=uptime,
         min_uptime=min_uptime,
-        sla=None if sla is None or sla[0] is None else (sla[0], sla[1]),
+        sla=sla,
         queue=queue,
         unavailable=unavailable,
         location=location,
         last_seen=last_seen,
+        probe_host=probe_host,
     )
 
 
@@ -652,10 +677,6 @@ def evaluate(evidence: Evidence) -> tuple[list[Alert], frozenset[str]]:
     if several:  # the quorum of the locations decides (one location: exactly as before)
         judged |= {"location_degraded", "probe_host_silent"}
         liveness = list(quorum_alerts(groups, now, e.interval, e.down_after, e.last_seen))
-        if _own_verdict(groups.get(e.location, ()), now) == "down" and not any(
-            alert is not None and alert.name == "service_down" for alert in liveness
-        ):
-            judged -= {"service_down"}  # no evidence of recovery here: another host clears it
     candidates: list[Alert | None] = [
         *liveness,
         high_queue(e.in_window, now, e.queue),
@@ -683,29 +704,87 @@ def evaluate(evidence: Evidence) -> tuple[list[Alert], frozenset[str]]:
         channels, window = e.channels
         judged |= {"channel_outage", "channel_slow_response"}
         candidates += [channel_outage(channels), channel_slow(channels, window)]
-    if e.sla is not None:
+    if e.sla is not None and e.sla[0] is not None:
         judged |= {"sla_breach", "supabase_unavailable"}
-        candidates.append(sla_breach(*e.sla))
+        candidates.append(sla_breach(e.sla[0], e.sla[1]))
         if e.unavailable is not None:
             candidates.append(supabase_unavailable(e.unavailable, now))
     active = [alert for alert in candidates if alert is not None]
     active.sort(key=lambda a: (a.severity is not Severity.CRITICAL, a.name))
+    if several:
+        own = _own_verdict(groups.get(e.location, ()), now)
+        return _own_view(active, frozenset(judged), own, e.probe_host)
     return active, frozenset(judged)
 
 
-def _own_verdict(runs: Sequence[ArtifactCore], now: datetime) -> Liveness:
-    """The reader's own latest judged liveness at ``now`` ("unknown" when none).
+# --------------------------------------------------------------------------- one host's view
+#
+# Several probe hosts judge the same outage, each from its own run and the others' runs as the
+# store holds them. Hosts that run at the same instant read each other "as of" their own start,
+# so a peer's run begun a moment later counts with its previous verdict: a host's view of the
+# others may be a round old. Its own run, however, is fresh. Hence one rule, in three parts: the
+# quorum's ``service_down`` is only ever started by a host that sees Chatwoot down itself, only
+# ever cleared by one that sees it up, and one host that sees it down never pages alone.
 
-    A host that sees Chatwoot down itself never *clears* a quorum's ``service_down``: its view of
-    the others may be a round old (hosts that run at the same instant judge "as of" their own
-    start, so a peer's run begun a moment later counts with its previous, up, verdict), and "not a
-    majority down" from such a view is no evidence of recovery. Otherwise the episode another host
-    just opened would be resolved at once and re-opened the next round: start/resolve every
-    round with cron on several hosts at :00. A host that sees Chatwoot up judges it as before;
-    a location that stays down alone (``location_degraded``) leaves the clearing to the
-    locations that reach Chatwoot."""
+
+def _own_verdict(runs: Sequence[ArtifactCore], now: datetime) -> Liveness:
+    """The reader's own latest judged liveness at ``now`` ("unknown" when none)."""
     judged = [run.liveness for run in runs if run.liveness != "unknown" and run.checked_at <= now]
     return judged[-1] if judged else "unknown"
+
+
+def _own_view(
+    active: list[Alert], judged: frozenset[str], own: Liveness, probe_host: bool
+) -> tuple[list[Alert], frozenset[str]]:
+    """The quorum's verdict on ``service_down`` as one location, whose verdict is ``own``,
+    may act on it (several locations only).
+
+    * It sees Chatwoot down: it never *clears* the quorum's ``service_down``. "Not a majority
+      down" from a view a round old is no evidence of recovery; otherwise the episode another
+      host just opened would be resolved at once and re-opened the next round (start/resolve
+      every round with cron on several hosts at :00). A location that stays down alone
+      (``location_degraded``) leaves the clearing to the locations that reach Chatwoot.
+    * A probe host (:attr:`Evidence.probe_host`) that sees Chatwoot up never *starts* it: after a
+      recovery, the host that began first and judges last would count the others' previous,
+      down, round and page again. The hosts that see Chatwoot down raise and keep it; this
+      judgement neither starts nor clears it. (``report`` reads every location's runs, not a
+      round-old view of them: it shows the quorum's verdict as it is.)
+    """
+    raised = any(alert.name == "service_down" for alert in active)
+    if own == "down" and not raised:
+        return active, judged - {"service_down"}  # no evidence of recovery here
+    if own == "up" and raised and probe_host:
+        kept = [alert for alert in active if alert.name != "service_down"]
+        return kept, judged - {"service_down"}
+    return active, judged
+
+
+#: Why :func:`quorum_exit_code` lowered a run's exit code (a line of ``check``'s output).
+NOT_A_QUORUM = (
+    "liveness is down from this location but not from most locations: WARNING, not "
+    "CRITICAL (service_down needs a majority of the locations; one host never pages alone)"
+)
+
+
+def quorum_exit_code(
+    code: ExitCode,
+    liveness: Liveness,
+    auth_rejected: bool,
+    active: Sequence[Alert],
+    last_seen: Mapping[str, datetime] | None,
+) -> ExitCode:
+    """A probe host's exit code for its run (``code``, the run's own) once the quorum judged:
+    a run that found Chatwoot down (``liveness``) while the quorum of locations (``last_seen``:
+    every location's latest run; None, one location) raised neither ``service_down`` nor its
+    warning is this location's problem: WARNING (``location_degraded``), never a page from one
+    host alone. A rejected token stays CRITICAL (:data:`NOT_A_QUORUM` says why when lowered)."""
+    if last_seen is None or len(last_seen) < 2 or liveness != "down":
+        return code
+    if any(alert.name in ("service_down", "health_check_failed") for alert in active):
+        return code
+    if code is not ExitCode.CRITICAL or auth_rejected:
+        return code
+    return ExitCode.WARNING
 
 
 def worst_severity(alerts: Sequence[Alert]) -> State:

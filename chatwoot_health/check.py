@@ -327,19 +327,17 @@ def _shared_state(store: Connection | None, instance: str) -> PgNotifyStore | No
 
 
 def _by_quorum(outcome: CheckOutcome, active: Sequence[Alert], peers: Peers | None) -> CheckOutcome:
-    """A run that found Chatwoot down while the quorum of locations says it is up is this
-    location's problem: WARNING (location_degraded), never a page from one host alone."""
-    if peers is None or len(peers.last_seen) < 2 or outcome.artifact.liveness != "down":
-        return outcome
-    if any(alert.name in ("service_down", "health_check_failed") for alert in active):
-        return outcome
-    if outcome.exit_code is not ExitCode.CRITICAL or outcome.auth_rejected:
-        return outcome
-    line = (
-        "liveness is down from this location but not from most locations: WARNING, not "
-        "CRITICAL (service_down needs a majority of the locations; one host never pages alone)"
+    """The run's exit code as the quorum of locations allows
+    (:func:`chatwoot_health.alerts.quorum_exit_code`), with the line that says why."""
+    from chatwoot_health import alerts
+
+    last_seen = peers.last_seen if peers is not None else None
+    code = alerts.quorum_exit_code(
+        outcome.exit_code, outcome.artifact.liveness, outcome.auth_rejected, active, last_seen
     )
-    return replace(outcome, exit_code=ExitCode.WARNING, problems=[*outcome.problems, line])
+    if code is outcome.exit_code:
+        return outcome
+    return replace(outcome, exit_code=code, problems=[*outcome.problems, alerts.NOT_A_QUORUM])
 
 
 def recent_runs(
@@ -508,30 +506,12 @@ def judge_alerts(
         uptime=uptime,
         location=peers.location if peers is not None else "",
         last_seen=peers.last_seen if peers is not None else None,
+        probe_host=peers is not None,  # it never starts the quorum's outage (alerts._own_view)
     )
     active, judged = alerts.evaluate(evidence)
     if alerting.supabase and not any(alert.name == "high_queue" for alert in active):
         judged -= {"high_queue"}  # the approval queue may hold it: report's to clear
-    # The mirror of evaluate's rule (a host that sees Chatwoot down never clears the quorum's
-    # outage): a host that reaches Chatwoot itself never *starts* it. Its view of the others may
-    # be a round old — hosts that run at the same instant read each other's runs as of their own
-    # start — so after a recovery the host that began first and judges last would count the
-    # others' previous, down, round and page again. The hosts that see Chatwoot down raise and
-    # keep service_down; this run neither starts nor clears it.
-    if (
-        peers is not None
-        and _own_verdict(runs) == "up"
-        and any(alert.name == "service_down" for alert in active)
-    ):
-        active = [alert for alert in active if alert.name != "service_down"]
-        judged -= {"service_down"}
     return active, judged
-
-
-def _own_verdict(runs: Sequence[ArtifactCore]) -> str:
-    """This host's latest judged liveness ("unknown" when none): the last of ``runs`` that has
-    one (``runs`` end with this run)."""
-    return next((run.liveness for run in reversed(runs) if run.liveness != "unknown"), "unknown")
 
 
 def check_view(outcome: CheckOutcome, options: CheckOptions) -> CheckView:
