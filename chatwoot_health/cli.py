@@ -1,6 +1,7 @@
 """The command line: parse options into typed objects, call the core, print, exit.
 
-Only this module imports Click. Usage errors exit 3 (UNKNOWN), never 2, which means CRITICAL.
+Only this module imports Click. Usage errors are one line and exit 3 (UNKNOWN), never 2, which
+means CRITICAL.
 """
 
 from __future__ import annotations
@@ -34,28 +35,33 @@ if TYPE_CHECKING:
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-class MonitoringGroup(click.Group):
-    """A group whose usage errors exit UNKNOWN (3): misuse must never read as CRITICAL."""
+class MonitoringCommand(click.Command):
+    """A command whose usage errors (a bad value, a missing or unknown option) are one line on
+    stderr and exit UNKNOWN (3): misuse must never read as CRITICAL, and a CI gate's log or
+    cron's mail shows the whole reason, not Click's four-line usage block."""
 
-    def make_context(
-        self,
-        info_name: str | None,
-        args: list[str],
-        parent: click.Context | None = None,
-        **extra: Any,
-    ) -> click.Context:
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
-            return super().make_context(info_name, args, parent=parent, **extra)
-        except click.UsageError as exc:
+            return super().parse_args(ctx, args)
+        except click.exceptions.NoArgsIsHelpError as exc:  # a bare group: its help, as Click's
             exc.exit_code = ExitCode.UNKNOWN
             raise
+        except click.UsageError as exc:
+            raise usage_error(exc, ctx) from None
+
+
+class MonitoringGroup(MonitoringCommand, click.Group):
+    """A group of :class:`MonitoringCommand`; an unknown command is one line, exit 3, too."""
+
+    command_class = MonitoringCommand
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # a bare subgroup (`chatwoot-health store`): its help, as above
         except click.UsageError as exc:
-            exc.exit_code = ExitCode.UNKNOWN
-            raise
+            raise usage_error(exc, ctx) from None
         except BrokenPipeError:
             # Click would turn this into exit 1 (WARNING); `run` makes it a quiet UNKNOWN.
             raise OutputClosed from None
@@ -104,7 +110,20 @@ class OneLineError(click.ClickException):
     exit_code = int(ExitCode.UNKNOWN)
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"chatwoot-health: {self.format_message()}", err=True, file=file)
+        click.echo(one_line(self.format_message()), err=True, file=file)
+
+
+def usage_error(exc: click.UsageError, ctx: click.Context) -> OneLineError:
+    """Click's usage error in one line that names the command's help, e.g. ``chatwoot-health:
+    Missing option '--older-than' (see chatwoot-health prune --help)``: the whole reason in the
+    one line a CI log or cron's mail shows first."""
+    where: click.Context | None = exc.ctx or ctx
+    names: list[str] = []
+    while where is not None and where.parent is not None:  # the root is the program's name
+        names.insert(0, where.info_name or "")
+        where = where.parent
+    command = " ".join(["chatwoot-health", *names])
+    return OneLineError(f"{exc.format_message().removesuffix('.')} (see {command} --help)")
 
 
 class OneLineChoice(click.Choice):  # type: ignore[type-arg]
@@ -125,10 +144,15 @@ INSTANT = ParsedType("timestamp", parse_instant, datetime)
 PERCENT = PercentType()
 
 
+def one_line(message: str) -> str:
+    """A diagnostic as it is shown: credentials redacted, no control characters (it may quote a
+    remote answer, a hostile setting or argument), so it stays one line."""
+    return f"chatwoot-health: {printable(redact_url(message))}"
+
+
 def say(message: str) -> None:
-    """One diagnostic line on stderr: credentials redacted, no control characters (it may quote
-    a remote answer or a hostile setting)."""
-    click.echo(f"chatwoot-health: {printable(redact_url(message))}", err=True)
+    """One diagnostic line on stderr."""
+    click.echo(one_line(message), err=True)
 
 
 def fail(message: str, code: ExitCode = ExitCode.UNKNOWN) -> NoReturn:
@@ -775,7 +799,7 @@ def run(args: Sequence[str] | None = None) -> NoReturn:
     """The console entry point and the last resort: every way out is an exit code and, on
     failure, one line on stderr.
 
-    - a usage error (or any other Click error) exits 3 (UNKNOWN) with Click's message;
+    - a usage error exits 3 (UNKNOWN) with one line (any other Click error: Click's message);
     - an unexpected exception exits 3 with one line naming it as a bug (the traceback only with
       ``--debug`` or ``CHATWOOT_HEALTH_DEBUG``) — never 1, which Nagios would read as WARNING;
     - Ctrl-C exits 3 with "interrupted"; a closed stdout (``report | head -1``) exits 3 quietly.

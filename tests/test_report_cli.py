@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -182,6 +184,28 @@ def test_bad_options_exit_unknown(
     assert code == 3
     assert message in err
     assert out == ""
+    # one line, no usage block: the program's name, Click's reason, where the help is
+    assert err.count("\n") == 1
+    assert err.startswith("chatwoot-health: Invalid value for '--")
+    assert err.endswith(" (see chatwoot-health report --help)\n")
+
+
+def test_a_usage_error_is_one_line_from_the_real_process(tmp_path: Path) -> None:
+    """Through the console entry point (``run``), not Click's own standalone handling."""
+    done = subprocess.run(
+        [sys.executable, "-m", "chatwoot_health", "report", "--window", "nonsense"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 3
+    assert done.stdout == ""
+    assert done.stderr == (
+        "chatwoot-health: Invalid value for '--window': 'nonsense' is not a duration: use a "
+        "number and a unit, e.g. 90s, 5m, 24h, 7d or 2w (see chatwoot-health report --help)\n"
+    )
 
 
 def test_empty_directory_and_empty_window(tmp_path: Path, runner: CliRunner) -> None:

@@ -187,6 +187,18 @@ def test_report_on_a_directory_that_is_a_file(tmp_path: Path) -> None:
     )
 
 
+def test_report_on_a_file_given_as_the_directory_flag(tmp_path: Path) -> None:
+    """Through the flag: Click's own check, told in one line like every usage error."""
+    (tmp_path / "file").write_text("not a directory\n")
+    outcome = run_cli(["report", "--artifacts-dir", "file"], cwd=tmp_path, timeout=30)
+    assert_one_line_error(outcome, 3, max_seconds=MAX_SECONDS)
+    assert outcome.stderr == (
+        "chatwoot-health: Invalid value for '--artifacts-dir': Directory 'file' is a file "
+        "(see chatwoot-health report --help)\n"
+    )
+    assert outcome.stdout == ""
+
+
 def test_report_on_an_empty_directory_says_no_artifacts(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     outcome = report(tmp_path / "empty", cwd=tmp_path)
