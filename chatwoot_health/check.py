@@ -268,7 +268,9 @@ def alert_step(
 
     try:
         recent = recent_digest(options, alerting, artifact, outcome.path)
-        runs, first = (recent.runs, recent.first) if recent is not None else full_read()
+        # The short read never judges the banners (30 days of uptime), so when monitoring began
+        # is not needed then; the full read says it.
+        runs, first = (recent.runs, None) if recent is not None else full_read()
     except ValueError as exc:  # the artifacts directory cannot be read: one line
         return replace(outcome, problems=[f"alerts not evaluated: {exc}"])
     peers: Peers | None = None
@@ -385,7 +387,6 @@ class Recent:
     week as a digest."""
 
     runs: list[ArtifactCore]
-    first: datetime | None
     digest: ChannelDigest
     #: Where the short read begins.
     start: datetime
@@ -462,8 +463,8 @@ def recent_digest(
         return None
     # The buckets are the digest's: the runs are read without them, through the run index.
     found = read_window(listing, start, now, detail_since=now + hour, index=True)
-    # When monitoring began (``first``) counts for the banners' uptime only: not judged here.
-    return Recent(list(found.artifacts), None, digest, start)
+    # When monitoring began counts for the banners' uptime only: not judged here.
+    return Recent(list(found.artifacts), digest, start)
 
 
 def judge_alerts(

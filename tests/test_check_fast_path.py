@@ -88,7 +88,7 @@ def fast(directory: Path, artifact: Artifact, path: Path) -> tuple[list[Alert], 
     if recent is None or not recent.suffices(None, now):
         return full(directory, artifact, path), False
     found = check.judge_alerts(
-        recent.runs, now, check.SERVICE_DOWN_AFTER, settings, recent.first, None, recent.digest
+        recent.runs, now, check.SERVICE_DOWN_AFTER, settings, None, None, recent.digest
     )
     return found[0], True
 
