@@ -305,7 +305,9 @@ def alert_step(
         return judge_alerts(earlier, moment, options.down_after, alerting, first)[0]
 
     notified = notify(
-        alerting.state_path or default_state_path(options.artifacts_dir),
+        _shared_state(store, artifact.instance)
+        or alerting.state_path
+        or default_state_path(options.artifacts_dir),
         active,
         now,
         artifact.instance,
@@ -314,7 +316,6 @@ def alert_step(
         previous_alerts=previous_alerts,
         clock=clock,
         judged=judged,
-        backend=_shared_state(store, artifact.instance),
     )
     return replace(outcome, alerts=active, notified=notified)
 

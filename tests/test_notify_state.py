@@ -328,6 +328,7 @@ from datetime import datetime
 from pathlib import Path
 from chatwoot_health.models.alert import Alert, Severity
 from chatwoot_health.notify import notify, webhook_channel
+from chatwoot_health.notify.state import NotifyStore
 
 db, url, at, start_at, user = sys.argv[1:6]
 alert = Alert(name="service_down", severity=Severity.CRITICAL, title="Service Down",
@@ -337,8 +338,9 @@ if user:
 import time
 while time.time() < float(start_at):
     time.sleep(0.001)
-outcome = notify(Path(db), [alert], datetime.fromisoformat(at), "https://chat.example.com",
-                 webhook_channel(url), busy_timeout=float(os.environ.get("BUSY", "5")))
+state = NotifyStore(Path(db), busy_timeout=float(os.environ.get("BUSY", "5")))
+outcome = notify(state, [alert], datetime.fromisoformat(at), "https://chat.example.com",
+                 webhook_channel(url))
 print(json.dumps({"failures": outcome.failures, "delivered": outcome.delivered,
                   "notices": outcome.notices}))
 """

@@ -43,12 +43,11 @@ def shared(store_dsn: str) -> Iterator[psycopg.Connection[Any]]:
 def test_an_episode_is_one_start_and_one_resolution_with_its_deliveries(
     shared: psycopg.Connection[Any], receiver: Receiver, tmp_path: Path
 ) -> None:
-    local = tmp_path / "state.db"  # not used: the shared state is
     channels = webhook_channel(receiver.url())
     store = PgNotifyStore(shared, INSTANCE)
     for minute, active in ((0, True), (5, True), (10, False), (15, False)):
         alerts = [service_down()] if active else []
-        outcome = notify(local, alerts, T0 + minute * M, INSTANCE, channels, backend=store)
+        outcome = notify(store, alerts, T0 + minute * M, INSTANCE, channels)
         assert outcome.failures == []
     assert [got.json()["id"] for got in receiver.received] == [START, START[:-5] + "resolve"]
     (episode,) = store.episodes(T0, T0 + 20 * M, INSTANCE)
@@ -58,7 +57,6 @@ def test_an_episode_is_one_start_and_one_resolution_with_its_deliveries(
         ("resolve", 1, True),
     ]
     assert store.episodes(T0, T0 + 20 * M, "https://other.example.com") == []
-    assert not local.exists()
 
 
 def test_a_later_run_seeding_an_earlier_runs_new_alert_leaves_it_to_that_run(
@@ -68,23 +66,21 @@ def test_a_later_run_seeding_an_earlier_runs_new_alert_leaves_it_to_that_run(
     channels = webhook_channel(receiver.url())
     store = PgNotifyStore(shared, INSTANCE)
     later = notify(
-        tmp_path / "state.db",
+        store,
         [service_down()],
         T0 + timedelta(milliseconds=80),
         INSTANCE,
         channels,
         previous_alerts=lambda: [service_down()],
-        backend=store,
     )
     assert later.started == [] and receiver.received == []
     earlier = notify(
-        tmp_path / "state.db",
+        store,
         [service_down()],
         T0,
         INSTANCE,
         channels,
         previous_alerts=lambda: [],
-        backend=store,
     )
     assert earlier.started == ["service_down"] and earlier.failures == []
     assert [got.json()["id"] for got in receiver.received] == [START]

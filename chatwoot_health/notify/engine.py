@@ -14,7 +14,6 @@ from chatwoot_health.notify.channels import SEND_DEADLINE, Channel, send
 from chatwoot_health.notify.decide import Decisions, EndReason, decide
 from chatwoot_health.notify.messages import Message, resolve_message, start_message
 from chatwoot_health.notify.state import (
-    BUSY_TIMEOUT,
     NotifyStore,
     Pending,
     StateCorrupt,
@@ -103,7 +102,7 @@ def _record(
 
 
 def notify(
-    state_path: Path,
+    state: Path | Backend,
     alerts: Sequence[Alert],
     now: datetime,
     instance: str,
@@ -112,10 +111,8 @@ def notify(
     *,
     previous_alerts: PreviousAlerts | None = None,
     deadline: float = SEND_DEADLINE,
-    busy_timeout: float = BUSY_TIMEOUT,
     clock: Callable[[], datetime] | None = None,
     judged: frozenset[str] | None = None,
-    backend: PgNotifyStore | None = None,
 ) -> NotifyOutcome:
     """Record this run's alert starts and resolutions for ``instance`` and deliver their messages
     (and any left undelivered by earlier runs) to ``channels``. Never raises for a state or
@@ -125,11 +122,12 @@ def notify(
     aside as corrupt): the alerts active at the previous run are then recorded as open without
     sending them again. ``clock`` (default: ``now`` throughout) stamps the deliveries. ``judged``
     (None: all) are the names the caller's rules judged; other open episodes are left alone.
-    ``backend``: the store's shared state instead of the SQLite file at ``state_path``.
+    ``state``: the SQLite file at that path, or a backend (the store's shared state, a
+    :class:`NotifyStore` with another busy timeout); closed on return either way.
     """
     outcome = NotifyOutcome()
     stamp = clock or (lambda: now)
-    chosen: Backend = backend if backend is not None else NotifyStore(state_path, busy_timeout)
+    chosen: Backend = NotifyStore(state) if isinstance(state, Path) else state
     with chosen as store:
 
         def record() -> list[Pending]:

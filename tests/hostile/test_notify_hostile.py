@@ -12,7 +12,6 @@ The same over a real PostgreSQL (the store's shared state) with three probe host
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import time
@@ -228,15 +227,7 @@ def test_a_host_killed_mid_delivery_leaves_the_message_to_another(hosts: Hosts) 
     with db.connect(hosts.dsn) as connection:
         shared = PgNotifyStore(connection, str(instance_name))
         channels = webhook_channel(hosts.hook.url())
-        sent = notify(
-            Path(os.devnull),
-            [],
-            later,
-            str(instance_name),
-            channels,
-            judged=frozenset(),
-            backend=shared,
-        )
+        sent = notify(shared, [], later, str(instance_name), channels, judged=frozenset())
     assert sent.failures == [] and sent.sent == [("service_down", "start")], sent
     assert hosts.ids() == [message_id]
     assert hosts.outbox() == [(message_id, attempts + 1, False, True)]
