@@ -1,18 +1,16 @@
-"""Build the report: read the artifacts of the window once, compute each section with the metric
-functions (which return the output models), raise the alerts, and return the report and its exit
-code. Pure orchestration with the report's single ``now``: no Click, no printing, no ``sys.exit``.
+"""Build the report: read the window's runs once, from the artifact files or the shared store (a
+:class:`Source` either way), compute each section with the metric functions (which return the
+output models), raise the alerts, and return the report and its exit code. Pure orchestration
+with the report's single ``now``: no Click, no printing, no ``sys.exit``.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import chain
-from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from chatwoot_health import __version__, alerts
 from chatwoot_health.alerts import alert_text, worst_severity
@@ -20,10 +18,11 @@ from chatwoot_health.artifacts.fast import ArtifactCore
 from chatwoot_health.artifacts.store import ArtifactDirectory, ArtifactSet, read_window
 from chatwoot_health.metrics.agents import agent_status
 from chatwoot_health.metrics.approvals import ReviewQueue
+from chatwoot_health.metrics.business_hours import BusinessCalendar
 from chatwoot_health.metrics.channels import channel_horizon, compute_channels
 from chatwoot_health.metrics.conversations import latest_conversations
 from chatwoot_health.metrics.latency import ResponseTime, compute_response_time
-from chatwoot_health.metrics.percentiles import percentile
+from chatwoot_health.metrics.timeline import bars_of, timeline_of
 from chatwoot_health.metrics.uptime import compute_uptime, monitoring_start
 from chatwoot_health.metrics.window import Window
 from chatwoot_health.models.alert import Alert
@@ -34,6 +33,7 @@ from chatwoot_health.models.report import (
     ChannelOut,
     ChannelsMeta,
     LatencyTarget,
+    LocationOut,
     Report,
     ResponseTimeOut,
     SkippedFile,
@@ -50,11 +50,6 @@ if TYPE_CHECKING:
     from chatwoot_health.report.stored import StoredWindow
 
 HOUR = timedelta(hours=1)
-SECOND = timedelta(seconds=1)
-_checked_at = attrgetter("checked_at")
-_LIVENESS = attrgetter("liveness")
-_LATENCIES = attrgetter("latencies")
-_DURATION = itemgetter(1)
 
 
 class NoData(Exception):
@@ -89,6 +84,82 @@ class ReportOutcome:
     read: tuple[object, ...] = field(default=(), repr=False, compare=False)
 
 
+class Source(Protocol):
+    """Where the window's runs come from: the artifact files (:class:`FileSource`) or the shared
+    store (``report.stored.StoreSource``, counted in SQL). Each gives what the sections that
+    differ by source need; the latest-state sections and the alert rules read ``found``'s runs
+    alike."""
+
+    @property
+    def found(self) -> ArtifactSet:
+        """The runs decoded whole, oldest first (the store's: its tail), and what was skipped."""
+        ...
+
+    @property
+    def location(self) -> str:
+        """The location the alert rules give this host."""
+        ...
+
+    def no_data(self, window: Window) -> str:
+        """Why the window holds no run (one sentence)."""
+        ...
+
+    def uptime(self, window: Window, interval: timedelta) -> UptimeOut: ...
+
+    def response_time(self, window: Window) -> ResponseTime: ...
+
+    def channels(
+        self, window: Window, now: datetime, calendar: BusinessCalendar, target_minutes: float
+    ) -> list[ChannelOut]: ...
+
+    def timeline(self, window: Window, interval: timedelta) -> list[TimelineBucket]: ...
+
+    def locations(self) -> list[LocationOut] | None:
+        """Each location's figures; None unless the store holds several."""
+        ...
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """The artifact files as the report's source: every run of the reach, read once."""
+
+    found: ArtifactSet
+    listing: ArtifactDirectory
+    #: The files' runs are this host's: the alert rules name no location (as before the store).
+    location: str = ""
+
+    def no_data(self, window: Window) -> str:
+        where = self.listing.path
+        if self.listing.first_time() is None:
+            return (
+                f"no artifacts in {where}: run `chatwoot-health check` first "
+                "(or `chatwoot-health demo` to see a sample)"
+            )
+        return (
+            f"no artifacts between {iso(window.start)} and {iso(window.end)} in {where}: is cron "
+            "running `chatwoot-health check`?"
+        )
+
+    def uptime(self, window: Window, interval: timedelta) -> UptimeOut:
+        artifacts = self.found.artifacts
+        since = monitoring_start(self.listing.first_time(), artifacts)
+        return compute_uptime(artifacts, window, interval, since)
+
+    def response_time(self, window: Window) -> ResponseTime:
+        return compute_response_time(self.found.artifacts, window)
+
+    def channels(
+        self, window: Window, now: datetime, calendar: BusinessCalendar, target_minutes: float
+    ) -> list[ChannelOut]:
+        return compute_channels(self.found.artifacts, window, now, calendar, target_minutes)
+
+    def timeline(self, window: Window, interval: timedelta) -> list[TimelineBucket]:
+        return timeline(self.found.artifacts, window, interval)
+
+    def locations(self) -> list[LocationOut] | None:
+        return None
+
+
 def _reach(windows: SectionWindows, now: datetime) -> tuple[datetime, datetime]:
     """How far back the report reads, and from when with the per-inbox data."""
     earliest = min(windows.uptime.start, windows.channels.start, windows.sla.start)
@@ -98,64 +169,43 @@ def _reach(windows: SectionWindows, now: datetime) -> tuple[datetime, datetime]:
     return min(earliest, now - HOUR, detail_since), detail_since
 
 
-def load(options: ReportOptions, listing: ArtifactDirectory) -> tuple[ArtifactSet, SectionWindows]:
-    windows = section_windows(options)
+def _open(
+    options: ReportOptions, windows: SectionWindows, listing: ArtifactDirectory
+) -> tuple[Source, str | None]:
+    """The store when one is configured and can be read, else the files; and, when the store
+    could not be read, the one warning line saying so."""
     earliest, detail_since = _reach(windows, options.now)
+    warning = None
+    if options.store is not None:
+        from chatwoot_health.report.stored import open_store
+        from chatwoot_health.store.db import StoreError
+
+        try:
+            return open_store(options.store, options, windows.uptime, earliest, detail_since), None
+        except StoreError as exc:
+            warning = f"{exc}; reporting from the local files in {options.artifacts_dir}"
     found = read_window(listing, earliest, options.now, detail_since=detail_since)
-    return found, windows
-
-
-def _load_store(options: ReportOptions, dsn: str) -> tuple[StoredWindow | None, str | None]:
-    """The window's runs from the store, or (None, one warning line) when it cannot be read."""
-    from chatwoot_health.report.stored import read_store
-    from chatwoot_health.store.db import StoreError
-
-    windows = section_windows(options)
-    earliest, detail_since = _reach(windows, options.now)
-    try:
-        # the files' window is [start - 1 s, end]; the store's (start, end]
-        read = read_store(
-            dsn, earliest - SECOND, options.now, detail_since, windows.uptime, options.interval,
-            pool=options.store_pool,
-        )  # fmt: skip
-        return read, None
-    except StoreError as exc:
-        return None, f"{exc}; reporting from the local files in {options.artifacts_dir}"
+    return FileSource(found, listing), warning
 
 
 def build_report(options: ReportOptions, extra: SectionProvider | None = None) -> ReportOutcome:
     """Compute the report. Raises :class:`NoData` when the window holds no artifact."""
     listing = ArtifactDirectory(options.artifacts_dir)
-    stored, warning = (None, None) if options.store is None else _load_store(options, options.store)
-    if stored is not None:
-        found, windows = stored.found(), section_windows(options)
-        first_time = stored.first_run_at
-    else:
-        found, windows = load(options, listing)
-        first_time = listing.first_time()
+    windows = section_windows(options)
+    source, warning = _open(options, windows, listing)
+    found = source.found
     artifacts = found.artifacts
     in_window = windows.uptime.select(artifacts)
     if not in_window:
-        if stored is not None and options.store is not None:
-            raise _no_stored_data(options.store, windows.uptime)
-        raise _no_data(options, listing, windows.uptime)
+        raise NoData(source.no_data(windows.uptime))
     now = options.now
-    monitoring_since = monitoring_start(first_time, artifacts)
-    uptime = compute_uptime(artifacts, windows.uptime, options.interval, monitoring_since)
-    locations = None
-    if stored is not None:  # counted in SQL; several locations: the quorum's slots (issue #14)
-        uptime = stored.uptime(uptime, options.location)
-        locations = stored.locations(options.location) if stored.several else None
+    uptime = source.uptime(windows.uptime, options.interval)
     target_minutes = options.sla_target.total_seconds() / 60
-    if stored is None:
-        channels = compute_channels(
-            artifacts, windows.channels, now, options.calendar, target_minutes
-        )
-    else:  # the buckets merged in SQL
-        channels = stored.channels(windows.channels, now, options.calendar, target_minutes)
+    channels = source.channels(windows.channels, now, options.calendar, target_minutes)
     sections = extra(artifacts, windows) if extra is not None else ExtraSections()
-    here = options.location if stored is not None else ""  # the files: exactly as before
-    active = _alerts(options, windows, artifacts, in_window, uptime, channels, sections, here)
+    active = _alerts(
+        options, windows, artifacts, in_window, uptime, channels, sections, source.location
+    )
     state = worst_severity(active)
     report = Report(
         generated_at=now,
@@ -165,10 +215,7 @@ def build_report(options: ReportOptions, extra: SectionProvider | None = None) -
         exit_code=int(state.exit_code),
         uptime=uptime,
         response_time=_response_time(
-            artifacts,
-            windows.uptime,
-            sections.latency_targets,
-            None if stored is None else stored.response_time(),
+            source.response_time(windows.uptime), windows.uptime, sections.latency_targets
         ),
         conversations=latest_conversations(in_window, now),
         channels=channels,
@@ -177,51 +224,25 @@ def build_report(options: ReportOptions, extra: SectionProvider | None = None) -
         sla=sections.sla,
         approvals=sections.approvals,
         alerts=[AlertOut(**dict(a), text=alert_text(a, now)) for a in active],
-        timeline=timeline(artifacts, windows.uptime, options.interval, stored),
+        timeline=source.timeline(windows.uptime, options.interval),
         artifacts=_artifacts_out(found, options.artifacts_dir),
         tool_version=__version__,
-        locations=locations,
+        locations=source.locations(),
     )
     skipped = [f"skipped {item.path.name}: {item.reason}" for item in found.skipped]
     if warning is not None:
         skipped.insert(0, warning)
-    return ReportOutcome(report, state.exit_code, skipped, (found, listing))
-
-
-def _no_stored_data(dsn: str, window: Window) -> NoData:
-    from chatwoot_health.store.db import describe
-
-    return NoData(
-        f"no runs between {iso(window.start)} and {iso(window.end)} in the store "
-        f"{describe(dsn)}: is cron running `chatwoot-health check` with CHATWOOT_HEALTH_STORE?"
-    )
-
-
-def _no_data(options: ReportOptions, listing: ArtifactDirectory, window: Window) -> NoData:
-    where = options.artifacts_dir
-    if listing.first_time() is None:
-        return NoData(
-            f"no artifacts in {where}: run `chatwoot-health check` first "
-            "(or `chatwoot-health demo` to see a sample)"
-        )
-    return NoData(
-        f"no artifacts between {iso(window.start)} and {iso(window.end)} in {where}: is cron "
-        "running `chatwoot-health check`?"
-    )
+    return ReportOutcome(report, state.exit_code, skipped, (source, listing))
 
 
 # ------------------------------------------------------------------------------------ sections
 
 
 def _response_time(
-    artifacts: Sequence[ArtifactCore],
-    window: Window,
-    extra_targets: Sequence[LatencyTarget],
-    response: ResponseTime | None = None,
+    response: ResponseTime, window: Window, extra_targets: Sequence[LatencyTarget]
 ) -> ResponseTimeOut:
-    """The health checks' percentiles (``response``: the store's), judged with the other latency
-    targets (Supabase): green when none is missed, yellow for one, red for more."""
-    response = response or compute_response_time(artifacts, window)
+    """The health checks' percentiles, judged with the other latency targets (Supabase): green
+    when none is missed, yellow for one, red for more."""
     overall = response.overall
     health = LatencyTarget(
         name="health_check",
@@ -310,45 +331,9 @@ def timeline(
     interval: timedelta,
     stored: StoredWindow | None = None,
 ) -> list[TimelineBucket]:
-    """Hourly bars up to 7 days, daily bars beyond: up, down and the runs expected. ``stored``:
-    the store's bars (with several locations, the quorum's slots) and percentiles."""
-    step = HOUR if window.length <= timedelta(days=7) else timedelta(days=1)
-    count = max(1, int(-(-window.length // step)))
-    up, down = [0] * count, [0] * count
-    durations: list[list[float]] = [[] for _ in range(count)]
-    selected = window.select(artifacts) if stored is None else ()
-    # The runs are oldest first: each bar's runs are one slice, cut where the next bar starts (a
-    # run exactly there is the next bar's; the last bar takes the rest), with no arithmetic of
-    # times per run.
-    cuts = [
-        bisect_left(selected, window.start + step * index, key=_checked_at)
-        for index in range(1, count)
-    ]
-    for index, (low, high) in enumerate(zip([0, *cuts], [*cuts, len(selected)], strict=True)):
-        bar = selected[low:high]
-        states = list(map(_LIVENESS, bar))
-        up[index], down[index] = states.count("up"), states.count("down")
-        durations[index] = list(map(_DURATION, chain.from_iterable(map(_LATENCIES, bar))))
+    """Hourly bars up to 7 days, daily beyond: up, down and the runs expected, and each bar's
+    percentiles; from the runs, or from ``stored``'s aggregates (with several locations, the
+    quorum's slots), which the store's tests compare."""
     if stored is not None:
-        up, down = (list(counts) for counts in zip(*stored.bars(), strict=True))
-        figures = stored.bar_percentiles()
-    result = []
-    for index in range(count):
-        start = window.start + step * index
-        end = min(start + step, window.end)
-        values = sorted(durations[index])
-        median, p90 = percentile(values, 50), percentile(values, 90)
-        if stored is not None:
-            median, p90 = figures[index]
-        result.append(
-            TimelineBucket(
-                start=start,
-                end=end,
-                up=up[index],
-                down=down[index],
-                expected=int((end - start) / interval),
-                median_ms=None if median is None else round(median, 1),
-                p90_ms=None if p90 is None else round(p90, 1),
-            )
-        )
-    return result
+        return stored.timeline()
+    return timeline_of(window, interval, *bars_of(artifacts, window))

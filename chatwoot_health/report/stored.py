@@ -22,11 +22,25 @@ from chatwoot_health.artifacts.store import ArtifactSet
 from chatwoot_health.metrics.business_hours import BusinessCalendar
 from chatwoot_health.metrics.channels import channels_of
 from chatwoot_health.metrics.latency import ResponseTime, percentiles_out
-from chatwoot_health.metrics.uptime import expected_runs, uptime_colour
+from chatwoot_health.metrics.timeline import bar_step, slot_count, timeline_of
+from chatwoot_health.metrics.uptime import (
+    compute_uptime,
+    expected_runs,
+    monitoring_start,
+    uptime_colour,
+)
 from chatwoot_health.metrics.window import Window
-from chatwoot_health.models.report import ChannelOut, LocationOut, PercentilesOut, UptimeOut
+from chatwoot_health.models.report import (
+    ChannelOut,
+    LocationOut,
+    PercentilesOut,
+    TimelineBucket,
+    UptimeOut,
+)
 from chatwoot_health.quorum import by_location, known_since, slot_bars, votes
+from chatwoot_health.report.options import ReportOptions
 from chatwoot_health.thresholds import LOCATION_KNOWN_INTERVALS, RESPONSE_TARGET_MINUTES
+from chatwoot_health.timeutil import iso
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
@@ -34,19 +48,10 @@ if TYPE_CHECKING:
     from chatwoot_health.store.runs import Percentiles, ReportRows
 
 HOUR = timedelta(hours=1)
+SECOND = timedelta(seconds=1)
 #: How long a report waits for a pooled connection before it connects on its own (which, with
 #: the store down, fails at once with the reason ``report`` gives).
 POOL_WAIT = 0.5
-
-
-def bar_step(window: Window) -> timedelta:
-    """The timeline's bars: hourly up to 7 days, daily beyond."""
-    return HOUR if window.length <= timedelta(days=7) else timedelta(days=1)
-
-
-def slot_count(window: Window, step: timedelta) -> int:
-    """How many slots (or bars) of ``step`` cover the window."""
-    return max(1, int(-(-window.length // step)))
 
 
 @dataclass
@@ -131,6 +136,11 @@ class StoredWindow:
             (p.median, p.p90) if (p := found.get(index)) else (None, None) for index in range(count)
         ]
 
+    def timeline(self) -> list[TimelineBucket]:
+        """The timeline of the window the store aggregated: its bars and their percentiles."""
+        assert self.window is not None
+        return timeline_of(self.window, self.interval, self.bars(), self.bar_percentiles())
+
     def channels(
         self,
         window: Window,
@@ -182,6 +192,63 @@ class StoredWindow:
                 )
             )
         return found
+
+
+@dataclass(frozen=True)
+class StoreSource:
+    """The store as the report's source (``report.build.Source``): the sections counted in SQL,
+    the latest state from the tail of runs decoded whole."""
+
+    stored: StoredWindow
+    dsn: str
+    #: This host's location: the name of the runs stored without one, and the alert rules'.
+    location: str
+    #: The tail, counting every run the store aggregated as read.
+    found: ArtifactSet
+
+    def no_data(self, window: Window) -> str:
+        from chatwoot_health.store.db import describe
+
+        return (
+            f"no runs between {iso(window.start)} and {iso(window.end)} in the store "
+            f"{describe(self.dsn)}: is cron running `chatwoot-health check` with "
+            "CHATWOOT_HEALTH_STORE?"
+        )
+
+    def uptime(self, window: Window, interval: timedelta) -> UptimeOut:
+        """The latest state from the tail, the counts the store's (:meth:`StoredWindow.uptime`)."""
+        runs = self.found.artifacts
+        since = monitoring_start(self.stored.first_run_at, runs)
+        return self.stored.uptime(compute_uptime(runs, window, interval, since), self.location)
+
+    def response_time(self, window: Window) -> ResponseTime:
+        """``percentile_cont``'s, over the uptime window the store was read for (``window``)."""
+        return self.stored.response_time()
+
+    def channels(
+        self, window: Window, now: datetime, calendar: BusinessCalendar, target_minutes: float
+    ) -> list[ChannelOut]:
+        return self.stored.channels(window, now, calendar, target_minutes)
+
+    def timeline(self, window: Window, interval: timedelta) -> list[TimelineBucket]:
+        """The bars counted in SQL over the uptime window the store was read for (``window``)."""
+        return self.stored.timeline()
+
+    def locations(self) -> list[LocationOut] | None:
+        return self.stored.locations(self.location) if self.stored.several else None
+
+
+def open_store(
+    dsn: str, options: ReportOptions, window: Window, earliest: datetime, detail_since: datetime
+) -> StoreSource:
+    """The runs from ``earliest`` to the report's instant in the store ``dsn``, aggregated over
+    the uptime ``window``; raises ``StoreError`` (one line, no password)."""
+    # the files' window is [start - 1 s, end]; the store's (start, end]
+    stored = read_store(
+        dsn, earliest - SECOND, options.now, detail_since, window, options.interval,
+        pool=options.store_pool,
+    )  # fmt: skip
+    return StoreSource(stored, dsn, options.location, stored.found())
 
 
 def read_store(
