@@ -16,6 +16,7 @@ outbox, delivery). A healthy run costs no extra request, and judging its history
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,7 +28,13 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from chatwoot_health import __version__
-from chatwoot_health.artifacts.store import ArtifactWriteError, index_written, write_artifact
+from chatwoot_health.artifacts.store import (
+    ArtifactDirectory,
+    ArtifactWriteError,
+    DirectoryError,
+    index_written,
+    write_artifact,
+)
 from chatwoot_health.models.artifact import Artifact, CheckResult, RunStatus
 from chatwoot_health.probes.chatwoot import Confirmation, ProbeData, ProbeSettings, run_probes
 from chatwoot_health.state import RUN_STATES, ExitCode, State
@@ -261,13 +268,17 @@ def alert_step(
     if not alerting.channels and outcome.exit_code is ExitCode.OK:
         return outcome
     now = artifact.checked_at
-    directory = options.artifacts_dir
+    # One listing for the run (the short read, the full read and the rebuilt state's read): a
+    # directory that cannot be listed is said by each read, its own way.
+    directory: Path | ArtifactDirectory = options.artifacts_dir
+    with contextlib.suppress(DirectoryError):
+        directory = ArtifactDirectory(options.artifacts_dir)
 
     def full_read() -> tuple[list[ArtifactCore], datetime | None]:
         return recent_runs(directory, now, alerting, artifact, outcome.path)
 
     try:
-        recent = recent_digest(options, alerting, artifact, outcome.path)
+        recent = recent_digest(options, alerting, artifact, outcome.path, directory)
         # The short read never judges the banners (30 days of uptime), so when monitoring began
         # is not needed then; the full read says it.
         runs, first = (recent.runs, None) if recent is not None else full_read()
@@ -344,7 +355,7 @@ def _by_quorum(outcome: CheckOutcome, active: Sequence[Alert], peers: Peers | No
 
 
 def recent_runs(
-    directory: Path,
+    directory: Path | ArtifactDirectory,
     now: datetime,
     alerting: Alerting,
     current: Artifact,
@@ -353,7 +364,7 @@ def recent_runs(
     """The runs the pushed rules need, oldest first, ending with this one — the channel horizon
     (a week and an hour, per-inbox data included), 30 days with the banners — and when
     monitoring began (the oldest artifact's name)."""
-    from chatwoot_health.artifacts.store import ArtifactDirectory, DirectoryError, read_window
+    from chatwoot_health.artifacts.store import read_window
     from chatwoot_health.metrics.channels import channel_horizon
     from chatwoot_health.metrics.window import Window
     from chatwoot_health.report.options import DEFAULT_CHANNEL_WINDOW, DEFAULT_UPTIME_WINDOW
@@ -362,7 +373,9 @@ def recent_runs(
     detail_since = channel_horizon(Window.ending(now, DEFAULT_CHANNEL_WINDOW), now) - hour
     start = now - DEFAULT_UPTIME_WINDOW if alerting.push_banners else detail_since
     try:
-        listing = ArtifactDirectory(directory)
+        listing = (
+            directory if isinstance(directory, ArtifactDirectory) else ArtifactDirectory(directory)
+        )
         # The run index (artifacts/index.py) shares the state database's file: used when
         # notifications keep that file anyway; a check without channels leaves no database.
         found = read_window(
@@ -427,18 +440,23 @@ class Recent:
 
 
 def recent_digest(
-    options: CheckOptions, alerting: Alerting, current: Artifact, written: Path | None
+    options: CheckOptions,
+    alerting: Alerting,
+    current: Artifact,
+    written: Path | None,
+    listed: Path | ArtifactDirectory | None = None,
 ) -> Recent | None:
     """The fast path of :func:`recent_runs`: the runs of the last few hours (on a healthy run
     no rule but the channels' looks further back) and the channels' week as the digest kept
     beside the artifacts (:mod:`chatwoot_health.artifacts.recent`), brought up to date with
     this run. None when it cannot stand for the full read — the banners judged (30 days of
     uptime), the run not written, no channel (no database kept), no usable digest; the caller
-    still asks :meth:`Recent.suffices` once the other locations' runs are known."""
+    still asks :meth:`Recent.suffices` once the other locations' runs are known. ``listed``:
+    the directory's listing, when the caller has it."""
     if alerting.push_banners or written is None or not alerting.channels:
         return None
     from chatwoot_health.artifacts.recent import channel_digest
-    from chatwoot_health.artifacts.store import ArtifactDirectory, DirectoryError, read_window
+    from chatwoot_health.artifacts.store import read_window
     from chatwoot_health.metrics.channels import channel_horizon
     from chatwoot_health.metrics.window import Window
     from chatwoot_health.notify.engine import default_state_path
@@ -456,7 +474,11 @@ def recent_digest(
     )
     start = max(now - reach - hour, detail_since)
     try:
-        listing = ArtifactDirectory(options.artifacts_dir)
+        listing = (
+            listed
+            if isinstance(listed, ArtifactDirectory)
+            else ArtifactDirectory(options.artifacts_dir)
+        )
     except DirectoryError as exc:
         raise ValueError(str(exc)) from None
     digest = channel_digest(listing, default_state_path(options.artifacts_dir), detail_since, now)
