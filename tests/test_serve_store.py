@@ -6,10 +6,11 @@ connection pool closed at shutdown."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from tests.factory import series, write_all
 from tests.serve_support import AT, AT_ISO, BREAK_GLASS, PREFIX, LiveServer, serve_settings
 from tests.serve_support import sign_in as sign_in_with
 from tests.serve_support import start as start_server
-from tests.servers.postgres_server import start_postgres
+from tests.servers.postgres_server import PostgresServer, start_postgres
 from tests.store_support import PASSWORD, cli, store_dsn
 
 __all__ = ["store_dsn"]
@@ -92,6 +93,39 @@ def client_of(live: LiveServer, clients: list[httpx.Client]) -> httpx.Client:
     clients.append(client)
     assert sign_in_with(client, BREAK_GLASS).status_code == 303
     return client
+
+
+@contextlib.contextmanager
+def own_store(tmp_path: Path, clients: list[httpx.Client]) -> Iterator[Own]:
+    """A PostgreSQL of the test's own (to stop and start), holding two other locations' runs;
+    this host's runs in its files; ``serve`` over both, signed in, its report read once."""
+    server = start_postgres(migrate=False)
+    dsn = server.dsn.replace("postgres@", f"postgres:{PASSWORD}@")
+    files = tmp_path / "artifacts"
+    try:
+        store_runs(dsn, [*located("a"), *located("bb")], tmp_path / "sent")
+        write_all(files, located(HERE))
+        live = serve_store(files, dsn)
+        try:
+            client = client_of(live, clients)
+            answer = client.get(f"{PREFIX}/report.json?{QUERY}")
+            assert "locations" in answer.json()
+            yield Own(server, dsn, files, client, answer.content)
+        finally:
+            live.stop()
+        assert live.app.state.store.closed
+    finally:
+        server.stop()
+
+
+@dataclass(frozen=True)
+class Own:
+    server: PostgresServer
+    dsn: str
+    files: Path
+    client: httpx.Client
+    #: The report with every location, read before anything happened to the store.
+    before: bytes
 
 
 @pytest.mark.postgres
@@ -185,51 +219,37 @@ def test_a_run_another_location_stores_reaches_the_cached_reports(
 def test_a_stopped_store_falls_back_to_the_files_with_the_warning(
     tmp_path: Path, signed_in: list[httpx.Client]
 ) -> None:
-    server = start_postgres(migrate=False)
-    dsn = server.dsn.replace("postgres@", f"postgres:{PASSWORD}@")
-    files = tmp_path / "artifacts"
-    try:
-        store_runs(dsn, [*located("a"), *located("bb")], tmp_path / "sent")
-        write_all(files, located(HERE))
-        live = serve_store(files, dsn)
-        try:
-            client = client_of(live, signed_in)
-            answer = client.get(f"{PREFIX}/report.json?{QUERY}")
-            assert "locations" in answer.json()
-            version = client.get(f"{PREFIX}/state").json()["version"]
+    with own_store(tmp_path, signed_in) as own:
+        client, files, dsn = own.client, own.files, own.dsn
+        version = client.get(f"{PREFIX}/state").json()["version"]
 
-            server.stop()
-            deadline = time.monotonic() + 15
-            while client.get(f"{PREFIX}/state").json()["version"] == version:
-                assert time.monotonic() < deadline, "the stopped store was not noticed"
-                time.sleep(0.2)
-            answer = client.get(f"{PREFIX}/report.json?{QUERY}")
-            assert answer.status_code == 200
-            code, expected, stderr = cli_report(files, dsn)
-            assert answer.content == expected  # the local files' report, as the CLI's
-            assert answer.headers["X-Chatwoot-Health-Exit-Code"] == str(code)
-            assert "locations" not in answer.json()
-            [warning] = json.loads(answer.headers[WARNINGS_HEADER])
-            assert [warning] == stderr.removeprefix("chatwoot-health: ").splitlines()
-            assert warning.startswith("cannot connect to the store postgresql://***@127.0.0.1")
-            assert warning.endswith(f"; reporting from the local files in {files}")
+        own.server.stop()
+        deadline = time.monotonic() + 15
+        while client.get(f"{PREFIX}/state").json()["version"] == version:
+            assert time.monotonic() < deadline, "the stopped store was not noticed"
+            time.sleep(0.2)
+        answer = client.get(f"{PREFIX}/report.json?{QUERY}")
+        assert answer.status_code == 200
+        code, expected, stderr = cli_report(files, dsn)
+        assert answer.content == expected  # the local files' report, as the CLI's
+        assert answer.headers["X-Chatwoot-Health-Exit-Code"] == str(code)
+        assert "locations" not in answer.json()
+        [warning] = json.loads(answer.headers[WARNINGS_HEADER])
+        assert [warning] == stderr.removeprefix("chatwoot-health: ").splitlines()
+        assert warning.startswith("cannot connect to the store postgresql://***@127.0.0.1")
+        assert warning.endswith(f"; reporting from the local files in {files}")
 
-            state = client.get(f"{PREFIX}/state").json()
-            assert state["report"]["warnings"] == [warning]
-            page = client.get(f"{PREFIX}/")
-            assert page.status_code == 200
-            assert 'class="live-warning" role="alert">cannot connect to the store' in page.text
-            log = client.get(f"{PREFIX}/incidents")
-            assert log.status_code == 200
-            assert "the alert state beside the artifacts is shown instead" in log.text
-            for text in (answer.text, page.text, json.dumps(state), log.text):
-                assert PASSWORD not in text
-                assert "Traceback" not in text
-        finally:
-            live.stop()
-        assert live.app.state.store.closed
-    finally:
-        server.stop()
+        state = client.get(f"{PREFIX}/state").json()
+        assert state["report"]["warnings"] == [warning]
+        page = client.get(f"{PREFIX}/")
+        assert page.status_code == 200
+        assert 'class="live-warning" role="alert">cannot connect to the store' in page.text
+        log = client.get(f"{PREFIX}/incidents")
+        assert log.status_code == 200
+        assert "the alert state beside the artifacts is shown instead" in log.text
+        for text in (answer.text, page.text, json.dumps(state), log.text):
+            assert PASSWORD not in text
+            assert "Traceback" not in text
 
 
 @pytest.mark.postgres
@@ -239,42 +259,28 @@ def test_a_restarted_store_is_read_again_without_restarting_serve(
     """The store stops (a restart, a failover) and comes back on the same address with its data:
     the page falls back to the files meanwhile, then reads every location from the store again,
     through the same pool (its connections to the old server are checked and replaced)."""
-    server = start_postgres(migrate=False)
-    dsn = server.dsn.replace("postgres@", f"postgres:{PASSWORD}@")
-    files = tmp_path / "artifacts"
-    try:
-        store_runs(dsn, [*located("a"), *located("bb")], tmp_path / "sent")
-        write_all(files, located(HERE))
-        live = serve_store(files, dsn)
-        try:
-            client = client_of(live, signed_in)
-            before = client.get(f"{PREFIX}/report.json?{QUERY}")
-            assert "locations" in before.json()
+    with own_store(tmp_path, signed_in) as own:
+        client = own.client
 
-            def wait_for_version(than: object, what: str) -> object:
-                deadline = time.monotonic() + 15
-                while (version := client.get(f"{PREFIX}/state").json()["version"]) == than:
-                    assert time.monotonic() < deadline, what
-                    time.sleep(0.2)
-                return version
-
-            version = client.get(f"{PREFIX}/state").json()["version"]
-            server.pause()
-            version = wait_for_version(version, "the stopped store was not noticed")
-            down = client.get(f"{PREFIX}/report.json?{QUERY}")
-            assert "locations" not in down.json()
-            assert json.loads(down.headers[WARNINGS_HEADER])
-
-            server.resume()
-            wait_for_version(version, "the store's return was not noticed")
+        def wait_for_version(than: object, what: str) -> object:
             deadline = time.monotonic() + 15
-            while WARNINGS_HEADER in (again := client.get(f"{PREFIX}/report.json?{QUERY}")).headers:
-                assert time.monotonic() < deadline, again.headers[WARNINGS_HEADER]
+            while (version := client.get(f"{PREFIX}/state").json()["version"]) == than:
+                assert time.monotonic() < deadline, what
                 time.sleep(0.2)
-            assert again.content == before.content  # every location, from the store again
-            assert again.content == cli_report(files, dsn)[1]
-        finally:
-            live.stop()
-        assert live.app.state.store.closed
-    finally:
-        server.stop()
+            return version
+
+        version = client.get(f"{PREFIX}/state").json()["version"]
+        own.server.pause()
+        version = wait_for_version(version, "the stopped store was not noticed")
+        down = client.get(f"{PREFIX}/report.json?{QUERY}")
+        assert "locations" not in down.json()
+        assert json.loads(down.headers[WARNINGS_HEADER])
+
+        own.server.resume()
+        wait_for_version(version, "the store's return was not noticed")
+        deadline = time.monotonic() + 15
+        while WARNINGS_HEADER in (again := client.get(f"{PREFIX}/report.json?{QUERY}")).headers:
+            assert time.monotonic() < deadline, again.headers[WARNINGS_HEADER]
+            time.sleep(0.2)
+        assert again.content == own.before  # every location, from the store again
+        assert again.content == cli_report(own.files, own.dsn)[1]
