@@ -21,8 +21,8 @@ import pytest
 from chatwoot_health import alerts
 from chatwoot_health.models.alert import Alert, Severity
 from chatwoot_health.notify.decide import OpenEpisode, decide
-from tests.store_support import Hosts, hosts, store_dsn, store_rows
-from tests.test_outage_timeline import finish
+from tests.store_support import Hosts, Ran, hosts, store_dsn, store_rows
+from tests.test_outage_timeline import Run, finish
 from tests.test_store_runs import run
 
 pytestmark = pytest.mark.postgres
@@ -95,19 +95,26 @@ class Gate:
         self._thread.join()
 
 
-def test_the_host_that_started_first_and_judges_last_does_not_resolve(hosts: Hosts) -> None:
-    hosts.round()
-    hosts.down()
+def _a_first_and_last(hosts: Hosts) -> tuple[dict[str, Ran], Run]:
+    """One round in which host a starts first and judges last: its probes are held at a gate
+    (its moment was read before its first request reached it) while b and c run whole."""
     with Gate() as gate:
         hosts.proxies["a"] = gate.url()
         hosts.timeouts["a"] = "30"  # held by the gate: no timeout while it waits
-        first = hosts.start("a")  # its moment is read before its first request reaches the gate
+        first = hosts.start("a")
         try:
             assert gate.arrived.wait(30), "host a never probed"
             later = {location: hosts.check(location) for location in "bc"}
         finally:
             gate.open.set()
             last = finish(first)
+    return later, last
+
+
+def test_the_host_that_started_first_and_judges_last_does_not_resolve(hosts: Hosts) -> None:
+    hosts.round()
+    hosts.down()
+    later, last = _a_first_and_last(hosts)
     assert later["b"].code == 1  # b alone (a's stored run is still the up one)
     assert later["c"].code == 2, later["c"].output  # b and c down: the majority pages
     assert last.code in (1, 2) and "Traceback" not in last.stderr, last.stderr
@@ -172,16 +179,7 @@ def test_the_host_that_started_first_and_judges_last_does_not_page_again_after_r
     hosts.round()
     assert len(hosts.messages("CRITICAL Chatwoot Alert: Service Down")) == 1, hosts.messages()
     hosts.chatwoot.behaviour.faults.clear()  # back
-    with Gate() as gate:
-        hosts.proxies["a"] = gate.url()
-        hosts.timeouts["a"] = "30"  # held by the gate: no timeout while it waits
-        first = hosts.start("a")
-        try:
-            assert gate.arrived.wait(30), "host a never probed"
-            later = {location: hosts.check(location) for location in "bc"}
-        finally:
-            gate.open.set()
-            last = finish(first)
+    later, last = _a_first_and_last(hosts)
     assert later["b"].code == 0 and later["c"].code == 0, later
     assert last.code == 0 and "Traceback" not in last.stderr, last.stderr
     assert [item.rsplit("/", 1)[-1] for item in hosts.ids()] == ["start", "resolve"], hosts.ids()

@@ -28,6 +28,7 @@ from chatwoot_health.artifacts.store import write_artifact
 from chatwoot_health.models.artifact import Artifact
 from chatwoot_health.prune import prune
 from chatwoot_health.sqlite import DB_NAME
+from tests.factory import write_all
 from tests.servers.chatwoot_server import ChatwootServer
 from tests.servers.receiver import Receiver
 from tests.servers.smtp import SmtpServer
@@ -43,10 +44,6 @@ STATE_LINE = "chatwoot-health: CRITICAL - liveness down: "
 @pytest.fixture(scope="module")
 def day() -> list[Artifact]:
     return history(END, days=1.2)
-
-
-def write_all(directory: Path, runs: list[Artifact]) -> list[Path]:
-    return [write_artifact(directory, run, durable=False) for run in runs]
 
 
 def same_alerts(directory: Path, run: Artifact, path: Path) -> bool:
@@ -194,6 +191,16 @@ def assert_contract(run: Run, code: int) -> None:
     assert len(fault_lines(run)) <= 1, run.stderr
 
 
+def assert_notified_once(line: Timeline, run: Run) -> None:
+    """The outage's run paged once, and the next run, still down, repeats nothing."""
+    assert_contract(run, 2)
+    assert line.messages() == ["service_down start"], run.stderr
+    again = line.check()
+    assert_contract(again, 2)
+    assert fault_lines(again) == []
+    assert line.messages() == ["service_down start"]
+
+
 def _corrupt(db: Path) -> None:
     db.write_bytes(b"not a database" * 500)
 
@@ -237,12 +244,7 @@ def test_a_damaged_database_during_an_outage_still_notifies_once(
     FAULTS[fault](line.directory / DB_NAME)
     line.down()
     run = line.check()
-    assert_contract(run, 2)
-    assert line.messages() == ["service_down start"], run.stderr
-    again = line.check()
-    assert_contract(again, 2)
-    assert fault_lines(again) == []
-    assert line.messages() == ["service_down start"]
+    assert_notified_once(line, run)
 
 
 def test_a_directory_at_the_databases_path(line: Timeline) -> None:
@@ -283,12 +285,7 @@ def test_a_database_locked_by_another_process(line: Timeline) -> None:
             run = line.check()
         finally:
             holder.kill()
-    assert_contract(run, 2)
-    assert line.messages() == ["service_down start"], run.stderr
-    again = line.check()
-    assert_contract(again, 2)
-    assert fault_lines(again) == []
-    assert line.messages() == ["service_down start"]
+    assert_notified_once(line, run)
 
 
 def test_five_checks_at_once_on_a_fresh_directory_during_an_outage(line: Timeline) -> None:

@@ -102,13 +102,7 @@ def test_a_check_killed_between_decided_and_delivered(line: Timeline) -> None:
     line.down()
     process = line.start()
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:  # the row is leased: the delivery has begun
-            if (line.directory / DB_NAME).exists() and leased(line):
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("the run never leased its message")
+        wait_leased(line)
         process.send_signal(signal.SIGKILL)
     finally:
         killed = finish(process)
@@ -137,9 +131,21 @@ def test_a_check_killed_between_decided_and_delivered(line: Timeline) -> None:
     assert outbox(line) == [(message_id, attempts + 1, True)]
 
 
+def wait_leased(line: Timeline) -> None:
+    """Until a run has leased its message: its delivery has begun."""
+    deadline = time.monotonic() + 20
+    while not leased(line):
+        if time.monotonic() > deadline:
+            pytest.fail("the run never leased its message")
+        time.sleep(0.05)
+
+
 def leased(line: Timeline) -> bool:
+    """Whether a message is leased (read-only: a database not made yet is not made here)."""
     try:
-        with sqlite3.connect(line.directory / DB_NAME, timeout=0.1) as db:
+        with sqlite3.connect(
+            f"file:{line.directory / DB_NAME}?mode=ro", uri=True, timeout=0.1
+        ) as db:
             row = db.execute(
                 "SELECT 1 FROM notify_outbox WHERE lease_until IS NOT NULL LIMIT 1"
             ).fetchone()
@@ -162,9 +168,7 @@ def test_overlapping_runs_while_one_is_stuck_delivering(line: Timeline) -> None:
     line.down()
     stuck = line.start()
     try:
-        deadline = time.monotonic() + 20
-        while not leased(line) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_leased(line)
         started = time.monotonic()
         others = [finish(p) for p in [line.start(), line.start()]]
         took = time.monotonic() - started
