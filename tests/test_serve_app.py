@@ -462,6 +462,27 @@ def test_healthz_is_public(live: LiveServer) -> None:
         assert answer.json() == {"status": "ok", "last_tick_age_seconds": 0.0}
 
 
+def test_a_pruned_month_is_not_remembered(tmp_path: Path) -> None:
+    """The version lists each month directory; one deleted whole (``prune``) leaves no listing
+    behind in a server that runs for months, and the version moves."""
+    import shutil
+
+    from chatwoot_health.serve.reports import ReportService
+    from tests.factory import series, utc, write_all
+
+    directory = tmp_path / "artifacts"
+    write_history(directory)
+    write_all(directory, series(utc(2026, 10, 31, 23, 50), 2))
+    months = sorted(path for path in directory.iterdir() if path.is_dir())
+    assert [month.name for month in months] == ["2026-10", "2026-11"]
+    service = ReportService(serve_settings(directory), Clock(), lambda: 0)
+    before = service.version()
+    assert sorted(service._folders) == ["", *(month.name for month in months)]
+    shutil.rmtree(months[0])
+    assert service.version() != before
+    assert sorted(service._folders) == ["", *(month.name for month in months[1:])]
+
+
 # ----------------------------------------------------------------------------- incidents
 
 

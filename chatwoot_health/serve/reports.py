@@ -138,9 +138,8 @@ class ReportService:
         self._cache: dict[Key, tuple[Version, float, Rendered]] = {}
         self._flights: dict[Key, asyncio.Future[Rendered]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        #: Each folder's (top level "", month directories) mtime and listing's hash, and names.
-        self._seen: dict[str, tuple[int, int]] = {}
-        self._names: dict[str, frozenset[tuple[str, int]]] = {}
+        #: Each folder listed (the top level "", the month directories): its mtime and names.
+        self._folders: dict[str, tuple[int, frozenset[tuple[str, int]]]] = {}
         #: The one thread reports are computed on (created with the first one).
         self._thread: ThreadPoolExecutor | None = None
 
@@ -191,24 +190,26 @@ class ReportService:
         directory — each listed again only when its mtime moved (a new run changes its month's
         directory only). The mtime alone is no version: the state database beside the artifacts
         (the run index every report updates, the alert state) comes and goes with its
-        journal."""
+        journal. Only the folders there now are kept (a pruned month's names go with it)."""
         directory = os.fspath(self.settings.artifacts_dir)
-        seen: dict[str, tuple[int, int]] = {}
-        top = self._folder(directory, "", seen)
+        known, self._folders = self._folders, {}
+        top = self._folder(directory, "", known)
         for month in sorted(name for name, _inode in top if MONTH_DIR.match(name)):
-            self._folder(os.path.join(directory, month), month, seen)
-        self._seen = seen
-        return hash(tuple(seen.items()))
+            self._folder(os.path.join(directory, month), month, known)
+        return hash(
+            tuple((key, mtime, hash(names)) for key, (mtime, names) in self._folders.items())
+        )
 
     def _folder(
-        self, path: str, key: str, seen: dict[str, tuple[int, int]]
+        self, path: str, key: str, known: dict[str, tuple[int, frozenset[tuple[str, int]]]]
     ) -> frozenset[tuple[str, int]]:
-        """One folder's (name, inode) pairs, listed again only when its mtime moved."""
+        """One folder's (name, inode) pairs, listed again only when its mtime moved since
+        ``known``'s listing."""
         try:
             mtime = os.stat(path, follow_symlinks=not key).st_mtime_ns
-            known = self._seen.get(key)
-            if known is not None and known[0] == mtime and key in self._names:
-                names = self._names[key]
+            before = known.get(key)
+            if before is not None and before[0] == mtime:
+                names = before[1]
             else:
                 with os.scandir(path) as entries:
                     names = frozenset(
@@ -216,12 +217,9 @@ class ReportService:
                         for entry in entries
                         if not entry.name.startswith(".")  # the databases, temporary files
                     )
-                self._names[key] = names
         except OSError:
-            seen[key] = (0, 0)
-            self._names.pop(key, None)
-            return frozenset()
-        seen[key] = (mtime, hash(names))
+            mtime, names = -1, frozenset()  # no mtime: listed again when it can be
+        self._folders[key] = (mtime, names)
         return names
 
     async def latest(self, fmt: str) -> Rendered:
