@@ -239,21 +239,16 @@ class ArtifactDirectory:
         """Where the artifact file ``name`` of a listing is, relative to :attr:`path`."""
         if name in self._at_top:
             return name
-        return f"{name[:4]}-{name[4:6]}{os.sep}{name}"
+        return f"{month_of_name(name)}{os.sep}{name}"
 
     def file(self, name: str) -> Path:
         return self.path / self.relpath(name)
 
-    def files(
-        self, start: datetime | None = None, end: datetime | None = None
-    ) -> list[tuple[datetime, Path]]:
-        """Artifact files whose *name* lies in ``[start, end]``, oldest first; none is opened."""
-        return [(stamp, self.file(name)) for stamp, name in self.names(start, end)]
-
     def names(
         self, start: datetime | None = None, end: datetime | None = None
     ) -> list[tuple[datetime, str]]:
-        """Like :meth:`files`, with bare names (no Path objects: 8,640 of them cost 0.1 s)."""
+        """Artifact names that lie in ``[start, end]``, oldest first; none is opened (bare
+        names, no Path objects: 8,640 of them cost 0.1 s)."""
         return self.scan(start, end)[0]
 
     def scan(
@@ -387,13 +382,6 @@ def _stamp(stamp: str) -> datetime:
     if stamp.isascii() and EARLIEST <= moment <= LATEST:
         return moment
     return parse_stamp(stamp)
-
-
-def list_artifact_files(
-    directory: Path, start: datetime | None = None, end: datetime | None = None
-) -> list[tuple[datetime, Path]]:
-    """Artifact files whose name lies in ``[start, end]``, oldest first."""
-    return ArtifactDirectory(directory).files(start, end)
 
 
 def _read_bytes(path: str) -> bytes | OSError:
@@ -593,7 +581,7 @@ def _unchanged_names(
         for _stamp, name in names:
             if (row := rows.get(name)) is None:
                 continue
-            folder = "" if name in at_top else f"{name[:4]}-{name[4:6]}"
+            folder = "" if name in at_top else month_of_name(name)
             if folder not in opened:
                 try:
                     opened[folder] = os.open(
