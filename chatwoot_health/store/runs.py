@@ -9,6 +9,7 @@ CONFLICT DO NOTHING`` on the artifact id, so a run sent twice is stored once. ``
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,6 @@ from chatwoot_health.store.db import error
 from chatwoot_health.store.write import StoredRun as StoredRun  # re-exported: the write path
 from chatwoot_health.store.write import write_runs as write_runs
 from chatwoot_health.thresholds import AGENT_OFFLINE_RUNS, HIGH_QUEUE_PENDING
-from chatwoot_health.timeutil import as_written as as_written
 from chatwoot_health.timeutil import in_range
 
 if TYPE_CHECKING:
@@ -70,21 +70,15 @@ def read_runs(
         ).fetchall()
     except psycopg.Error as exc:
         raise error(exc, dsn, "cannot read") from None
-    return _decoded_runs(rows, detail_since)
 
+    def bucketed(checked_at: object) -> bool:
+        return detail_since is None or (
+            isinstance(checked_at, datetime) and checked_at >= detail_since
+        )
 
-def _decoded_runs(
-    rows: Iterable[tuple[object, ...]], detail_since: datetime | None
-) -> list[ArtifactCore]:
-    runs: list[ArtifactCore] = []
-    for checked_at, text in rows:
-        assert isinstance(checked_at, datetime) and isinstance(text, str)
-        detailed = detail_since is None or checked_at >= detail_since
-        try:
-            runs.append((DETAILED_DECODER if detailed else RECORD_DECODER).decode(text))
-        except msgspec.DecodeError:
-            continue  # written by a newer tool in a shape this one cannot read
-    return runs
+    # oldest first: the runs before ``detail_since`` (without buckets), then the ones from it
+    brief = _decode(text for at, text in rows if not bucketed(at))
+    return brief + _decode((text for at, text in rows if bucketed(at)), detailed=True)
 
 
 def read_peers(
@@ -99,8 +93,6 @@ def read_peers(
     """``check``'s quorum in one round trip (a pipeline): the other locations' runs of
     ``instance`` in (runs_since, end] (without per-inbox buckets: the channels' come from the
     files) and each location's latest run of ``instance`` in (seen_since, end]."""
-    import contextlib
-
     import psycopg
 
     try:
@@ -113,7 +105,7 @@ def read_peers(
     except psycopg.Error as exc:
         raise error(exc, dsn, "cannot read") from None
     latest = {str(name): at for name, at in seen_rows if isinstance(at, datetime)}
-    return _decoded_runs(rows, end + timedelta(days=1)), latest
+    return _decode(text for _at, text in rows), latest
 
 
 def first_run_at(connection: Connection, dsn: str) -> datetime | None:
@@ -510,12 +502,14 @@ def _tail(
     return _decode(text for (text,) in rows)
 
 
-def _decode(texts: Iterable[object]) -> list[ArtifactCore]:
+def _decode(texts: Iterable[object], detailed: bool = False) -> list[ArtifactCore]:
+    """Runs' artifacts as ``jsonb::text``, decoded like files (``detailed``: with buckets)."""
+    decoder = DETAILED_DECODER if detailed else RECORD_DECODER
     runs: list[ArtifactCore] = []
     for text in texts:
         assert isinstance(text, str)
         try:
-            runs.append(RECORD_DECODER.decode(text))
+            runs.append(decoder.decode(text))
         except msgspec.DecodeError:
             continue  # written by a newer tool in a shape this one cannot read
     return runs
