@@ -251,6 +251,22 @@ def test_prune_drops_the_stores_old_months(store_dsn: str, tmp_path: Path) -> No
 
 
 @pytest.mark.postgres
+def test_a_dry_run_prune_that_cannot_count_is_one_line(store_dsn: str, tmp_path: Path) -> None:
+    """The dry run's count of the default partition fails like the prune itself: a StoreError
+    (one line and an exit code), never a psycopg traceback."""
+    db.migrate(store_dsn)
+    with psycopg.connect(store_dsn, autocommit=True) as connection:
+        connection.execute("DROP TABLE health_runs_default")
+    env = {"CHATWOOT_HEALTH_STORE": store_dsn, "CHATWOOT_HEALTH_ARTIFACTS_DIR": str(tmp_path)}
+    dry = cli("prune", "--older-than", "90d", "--dry-run", env=env)
+    assert dry.code == 3 and "Traceback" not in dry.output, dry.output
+    assert dry.stderr.strip().splitlines() == [
+        f"chatwoot-health: the store {db.describe(store_dsn)} has no chatwoot-health schema: "
+        "run `chatwoot-health store migrate`"
+    ]
+
+
+@pytest.mark.postgres
 def test_a_newer_schema_stores_nothing_though_the_inserts_went_with_the_version(
     store_dsn: str,
 ) -> None:

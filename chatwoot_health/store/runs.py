@@ -156,12 +156,12 @@ def prune(connection: Connection, dsn: str, before: datetime, dry_run: bool) -> 
     from psycopg import sql
 
     old = [name for name, first in partitions(connection, dsn) if _next_month(first) <= before]
-    if dry_run:
-        row = connection.execute(
-            "SELECT count(*) FROM health_runs_default WHERE checked_at <= %s", (before,)
-        ).fetchone()
-        return PruneResult(old, int(row[0]) if row and isinstance(row[0], int) else 0)
     try:
+        if dry_run:
+            row = connection.execute(
+                "SELECT count(*) FROM health_runs_default WHERE checked_at <= %s", (before,)
+            ).fetchone()
+            return PruneResult(old, int(row[0]) if row and isinstance(row[0], int) else 0)
         with connection.transaction():
             for name in old:
                 connection.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
