@@ -13,7 +13,7 @@ lazily). A store that cannot be read is one warning line; the report then reads 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -45,7 +45,7 @@ from chatwoot_health.timeutil import iso
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
 
-    from chatwoot_health.store.runs import Percentiles, ReportRows
+    from chatwoot_health.store.runs import Connection, Percentiles, ReportRows
 
 HOUR = timedelta(hours=1)
 SECOND = timedelta(seconds=1)
@@ -67,14 +67,18 @@ class StoredSet(ArtifactSet):
 
 @dataclass(frozen=True)
 class StoredWindow:
-    #: The runs decoded whole: the tail the alert rules and latest-state sections read.
-    runs: list[ArtifactCore]
     #: The store's first run (when monitoring began, as far as the store remembers).
     first_run_at: datetime | None
     #: The SQL aggregates; None when the reach holds no run.
-    rows: ReportRows | None = None
-    window: Window | None = None
-    interval: timedelta = field(default=timedelta(minutes=5))
+    rows: ReportRows | None
+    #: The window aggregated, in slots of ``interval``.
+    window: Window
+    interval: timedelta
+
+    @property
+    def runs(self) -> list[ArtifactCore]:
+        """The runs decoded whole: the tail the alert rules and latest-state sections read."""
+        return self.rows.tail if self.rows else []
 
     def found(self) -> ArtifactSet:
         total = sum(where.read for where in self.rows.locations) if self.rows else 0
@@ -86,7 +90,6 @@ class StoredWindow:
 
     def slots(self) -> list[Literal["up", "down", "unknown"]]:
         """The quorum's verdict of each slot of one interval of the window (SQL's votes)."""
-        assert self.window is not None
         count = slot_count(self.window, self.interval)
         found = self.rows.slots if self.rows else {}
         verdicts: list[Literal["up", "down", "unknown"]] = []
@@ -98,11 +101,11 @@ class StoredWindow:
     def uptime(self, computed: UptimeOut, default: str) -> UptimeOut:
         """``computed`` (over the tail) with the store's counts: the runs of one location, or
         with several the quorum's slots (:func:`quorum_uptime`); the last success the store's."""
-        assert self.rows is not None and self.window is not None
+        assert self.rows is not None
         last_up = max((w.last_up_at for w in self.rows.locations if w.last_up_at), default=None)
         computed = computed.model_copy(update={"last_success_at": last_up})
         if self.several:
-            return quorum_uptime(computed, self.runs, self.window, self.interval, default, self)
+            return quorum_uptime(computed, self, default)
         places = self.rows.locations
         return _counted(
             computed,
@@ -121,7 +124,7 @@ class StoredWindow:
     def bars(self) -> list[tuple[int, int]]:
         """(up, down) of each bar of the timeline: runs with one location, the quorum's slots
         with several."""
-        assert self.rows is not None and self.window is not None
+        assert self.rows is not None
         count = slot_count(self.window, bar_step(self.window))
         if self.several:
             return slot_bars(self.slots(), self.interval, bar_step(self.window), count)
@@ -129,7 +132,7 @@ class StoredWindow:
 
     def bar_percentiles(self) -> list[tuple[float | None, float | None]]:
         """(median, P90) of each bar's successful checks, every location's."""
-        assert self.rows is not None and self.window is not None
+        assert self.rows is not None
         count = slot_count(self.window, bar_step(self.window))
         found = self.rows.by_bar
         return [
@@ -138,7 +141,6 @@ class StoredWindow:
 
     def timeline(self) -> list[TimelineBucket]:
         """The timeline of the window the store aggregated: its bars and their percentiles."""
-        assert self.window is not None
         return timeline_of(self.window, self.interval, self.bars(), self.bar_percentiles())
 
     def channels(
@@ -163,7 +165,7 @@ class StoredWindow:
         limit (3 intervals)."""
         from chatwoot_health.store.runs import Percentiles
 
-        assert self.rows is not None and self.window is not None
+        assert self.rows is not None
         limit = known_since(self.window.end, self.interval)
         found: list[LocationOut] = []
         for where in self.rows.locations:
@@ -256,18 +258,17 @@ def read_store(
     start: datetime,
     end: datetime,
     detail_since: datetime,
-    window: Window | None = None,
-    interval: timedelta = timedelta(minutes=5),
+    window: Window,
+    interval: timedelta,
     pool: ConnectionPool[Any] | None = None,
 ) -> StoredWindow:
     """Every location's runs with ``start < checked_at <= end`` of the instance of the latest
-    run, aggregated over ``window`` (default: ``(start, end]``) in slots of ``interval``;
-    raises ``StoreError`` (one line, no password). With ``pool`` (``serve``'s), the
-    connection is borrowed from it and given back; else one is opened for this report."""
+    run, aggregated over ``window`` in slots of ``interval``; raises ``StoreError`` (one line,
+    no password). With ``pool`` (``serve``'s), the connection is borrowed from it and given
+    back; else one is opened for this report."""
     from chatwoot_health.store.db import connect
     from chatwoot_health.store.runs import ReportQuery, first_run_at, read_report
 
-    window = window or Window(start, end)
     query = ReportQuery(
         start=start,
         end=end,
@@ -279,40 +280,34 @@ def read_store(
         # the alert rules' last hour, and the runs that make a location known (and one more)
         lookback=max(HOUR, interval * (LOCATION_KNOWN_INTERVALS + 1)),
     )
+
+    def read(connection: Connection) -> StoredWindow:
+        rows = read_report(connection, dsn, query)
+        return StoredWindow(first_run_at(connection, dsn), rows, window, interval)
+
     if pool is not None:
         from psycopg_pool import PoolClosed, PoolTimeout
 
         try:
             with pool.connection(timeout=POOL_WAIT) as connection:
-                rows = read_report(connection, dsn, query)
-                first = first_run_at(connection, dsn)
-            return StoredWindow(rows.tail if rows else [], first, rows, window, interval)
+                return read(connection)
         except (PoolTimeout, PoolClosed):
             pass  # none to lend soon (the store down, or shut): connecting says why, as report
     connection = connect(dsn)
     try:
-        rows = read_report(connection, dsn, query)
-        first = first_run_at(connection, dsn)
+        return read(connection)
     finally:
         connection.close()
-    return StoredWindow(rows.tail if rows else [], first, rows, window, interval)
 
 
-def quorum_uptime(
-    uptime: UptimeOut,
-    runs: list[ArtifactCore],
-    window: Window,
-    interval: timedelta,
-    default: str,
-    stored: StoredWindow,
-) -> UptimeOut:
+def quorum_uptime(uptime: UptimeOut, stored: StoredWindow, default: str) -> UptimeOut:
     """``uptime`` with its counts per slot of one interval decided by the quorum (the store's
     :meth:`StoredWindow.slots`, :func:`quorum.slot_verdicts` in SQL): a slot is one expected
     check, up or down by the majority of the locations that ran in it, missing when none did;
     the current state is the known locations' vote."""
     verdicts = stored.slots()
     counted = _counted(uptime, verdicts.count("up"), verdicts.count("down"), None)
-    tally = votes(by_location(runs, default), window.end, interval)
+    tally = votes(by_location(stored.runs, default), stored.window.end, stored.interval)
     if tally.voters:
         counted = counted.model_copy(update={"current": "down" if tally.majority_down else "up"})
     return counted
