@@ -21,6 +21,7 @@ import pytest
 from chatwoot_health import alerts
 from chatwoot_health.models.alert import Alert, Severity
 from chatwoot_health.notify.decide import OpenEpisode, decide
+from tests.servers.background import InBackground
 from tests.store_support import Hosts, Ran, hosts, store_dsn, store_rows
 from tests.test_outage_timeline import Run, finish
 from tests.test_store_runs import run
@@ -69,30 +70,22 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class Gate:
+class Gate(InBackground):
     """An HTTP proxy on 127.0.0.1 that holds every request until :attr:`open` is set."""
 
     def __init__(self) -> None:
         self.open = threading.Event()
         self.arrived = threading.Event()
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
-        self._httpd.gate = self
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        httpd = _Server(("127.0.0.1", 0), _Handler)
+        httpd.gate = self
+        super().__init__(httpd)
 
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
-
-    def __enter__(self) -> Gate:
-        self._thread.start()
-        return self
+        return f"http://127.0.0.1:{self.port}"
 
     def __exit__(self, *exc: object) -> None:
-        self.open.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join()
+        self.open.set()  # a request still held is let through, not left hanging
+        super().__exit__(*exc)
 
 
 def _a_first_and_last(hosts: Hosts) -> tuple[dict[str, Ran], Run]:

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tests.servers.background import InBackground
+
 ACCOUNT = 1
 TOKEN = "hostile-test-token-0123456789"
 MAX_STREAM_SECONDS = 60.0  # an endless answer stops on its own eventually, whatever the client
@@ -219,18 +221,17 @@ class _Server(socketserver.ThreadingTCPServer):
         pass  # a client hanging up mid-answer is the normal end of an endless answer
 
 
-class HostileServer:
+class HostileServer(InBackground):
     """Start with ``with HostileServer() as server``; ``server.answer(path, answer)`` makes one
     path hostile. ``server.hits`` counts requests by path."""
 
     def __init__(self, inboxes: int = 1) -> None:
         self.routes = _healthy_chatwoot(inboxes)
         self.hits: Counter[str] = Counter()
-        self.stopping = threading.Event()
         self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.owner = self
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.owner = self
+        super().__init__(server)
 
     def answer(self, path: str, answer: Answer) -> None:
         self.routes[path] = answer
@@ -242,16 +243,7 @@ class HostileServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> HostileServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
+        return f"http://127.0.0.1:{self.port}"
 
 
 _AFTER_ID = re.compile(r"(?:^|&)id=gt\.(\d+)")

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
+from tests.servers.background import InBackground
+
 Mode = Literal["ok", "500", "redirect", "hang", "trickle"]
 
 
@@ -74,31 +76,14 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class Receiver:
+class Receiver(InBackground):
     def __init__(self, mode: Mode = "ok") -> None:
         self.mode: Mode = mode
         self.received: list[Received] = []
         self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
-        self._httpd.app = self
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def port(self) -> int:
-        return int(self._httpd.server_address[1])
+        httpd = _Server(("127.0.0.1", 0), _Handler)
+        httpd.app = self
+        super().__init__(httpd)
 
     def url(self, path: str = "/hook") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
-
-    def __enter__(self) -> Receiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stopping.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join()
