@@ -198,8 +198,8 @@ def _host(instance: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Streak:
-    """The current streak of failed liveness probes of some runs (see :func:`service_down`)."""
+class Streak:
+    """The current streak of failed liveness probes of some runs (:func:`failure_streak`)."""
 
     #: Each failed run's probes, newest first.
     spans: tuple[FailureSpan, ...]
@@ -213,8 +213,9 @@ class _Streak:
         return check.error if check and check.error else "no detail"
 
 
-def _streak(artifacts: Sequence[ArtifactCore]) -> _Streak | None:
-    """The streak the latest judged run ends, or None when that run is up (or none is judged)."""
+def failure_streak(artifacts: Sequence[ArtifactCore]) -> Streak | None:
+    """The streak the latest judged run ends, or None when that run is up (or none is judged).
+    Runs whose liveness could not be judged neither break nor extend it."""
     judged = [a for a in artifacts if a.liveness != "unknown"]
     spans: list[FailureSpan] = []
     for artifact in reversed(judged):
@@ -225,7 +226,7 @@ def _streak(artifacts: Sequence[ArtifactCore]) -> _Streak | None:
     if not spans:
         return None
     last_ok = next((a.checked_at for a in reversed(judged) if a.liveness == "up"), None)
-    return _Streak(tuple(spans), judged[-1], last_ok)
+    return Streak(tuple(spans), judged[-1], last_ok)
 
 
 def service_down(
@@ -236,11 +237,11 @@ def service_down(
     (``health_check_failed``). The probes are the runs' and their re-probes (``reprobes``): a run
     counts by its final verdict, so one whose re-probe answered again ends the streak. Runs whose
     liveness could not be judged (skipped, no path) neither break nor extend the streak."""
-    streak = _streak(artifacts)
+    streak = failure_streak(artifacts)
     return None if streak is None else _liveness_alert(streak, down_after)
 
 
-def _liveness_alert(streak: _Streak, down_after: timedelta) -> Alert:
+def _liveness_alert(streak: Streak, down_after: timedelta) -> Alert:
     spans, error, last_ok = streak.spans, streak.error, streak.last_success
     first, last = spans[-1].first, spans[0].last
     probes = sum(span.probes for span in spans)
@@ -283,7 +284,7 @@ def quorum_alerts(
     tally = votes(groups, now, interval, last_seen)
     found: list[Alert] = []
     down = tally.down
-    streaks = {vote.location: _streak(groups[vote.location]) for vote in down}
+    streaks = {vote.location: failure_streak(groups[vote.location]) for vote in down}
     raised = [_liveness_alert(s, down_after) for s in streaks.values() if s is not None]
     if tally.majority_down and raised:
         confirmed = [alert for alert in raised if alert.name == "service_down"]

@@ -235,21 +235,15 @@ def streak_since(directory: Path, now: datetime, down_after: timedelta) -> datet
     """When the current streak of liveness failures began in earlier runs (their first failed
     probe), or None when the latest judged run was up. Read only once a probe has failed, and
     only as far back as matters: a streak older than ``down_after`` is confirmed either way."""
-    from chatwoot_health.artifacts.store import DirectoryError, read_window
+    from chatwoot_health.alerts import failure_streak
+    from chatwoot_health.artifacts.store import read_window
 
     try:
         found = read_window(directory, now - down_after - timedelta(hours=1), now, index=False)
     except DirectoryError:
         return None
-    since: datetime | None = None
-    for artifact in reversed(found.artifacts):
-        if artifact.liveness == "unknown":
-            continue
-        span = artifact.failure_span
-        if span is None:
-            break
-        since = span.first
-    return since
+    streak = failure_streak(found.artifacts)
+    return streak.spans[-1].first if streak is not None else None
 
 
 # ------------------------------------------------------------------------------ alerts
