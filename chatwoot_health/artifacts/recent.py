@@ -37,12 +37,8 @@ from pathlib import Path
 
 from chatwoot_health import sqlite
 from chatwoot_health.artifacts.fast import ArtifactCore, Bucket, InboxHourRecord, buckets_of
-from chatwoot_health.artifacts.store import (
-    MAX_ARTIFACT_BYTES,
-    ArtifactDirectory,
-    parse_record,
-)
-from chatwoot_health.fileio import read_regular
+from chatwoot_health.artifacts.index import identity
+from chatwoot_health.artifacts.store import ArtifactDirectory, parse_record, read_artifact_bytes
 from chatwoot_health.timeutil import compact_stamp, sortable_text
 
 #: The tables' layout; another value in ``recent_meta`` drops and rebuilds them.
@@ -127,17 +123,14 @@ def channel_digest(
 
 
 def _identities(listing: ArtifactDirectory, names: Iterable[str]) -> dict[str, str]:
-    """Each name's file identity (size, modification time, inode; ``""`` when it cannot be
-    stat'ed): a file replaced or rewritten under its name has another."""
+    """Each name's file identity as the run index takes it (size, modification time, inode;
+    ``""`` when it is not a regular file): a file replaced or rewritten under its name has
+    another."""
     base = os.fspath(listing.path) + os.sep
     found: dict[str, str] = {}
     for name in names:
-        try:
-            st = os.stat(base + listing.relpath(name))
-        except OSError:
-            found[name] = ""
-            continue
-        found[name] = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+        ident = identity(base + listing.relpath(name))
+        found[name] = "" if ident is None else "{}:{}:{}".format(*ident)
     return found
 
 
@@ -190,11 +183,7 @@ def _update_and_read(
     base = os.fspath(listing.path) + os.sep
     for name in missing:
         try:
-            raw: bytes | OSError = read_regular(base + listing.relpath(name), MAX_ARTIFACT_BYTES)
-        except OSError as exc:
-            raw = exc
-        try:
-            run = parse_record(raw, detailed=True)
+            run = parse_record(read_artifact_bytes(base + listing.relpath(name)), detailed=True)
         except ValueError:  # skipped by a full read too
             db.execute(
                 "INSERT OR REPLACE INTO recent_runs VALUES (?, NULL, NULL, 0, 1, ?)",

@@ -12,16 +12,9 @@ from pathlib import Path
 
 import msgspec
 
-from chatwoot_health.artifacts.fast import DETAILED_DECODER, DetailedRunRecord, IndexedRun, RunHead
-from chatwoot_health.artifacts.index import (
-    Identity,
-    IndexUnavailable,
-    RunIndex,
-    bucket_keys,
-    identity,
-)
-from chatwoot_health.artifacts.store import MAX_ARTIFACT_BYTES, ArtifactDirectory
-from chatwoot_health.fileio import read_regular
+from chatwoot_health.artifacts.fast import DetailedRunRecord, IndexedRun, RunHead
+from chatwoot_health.artifacts.index import Identity, IndexUnavailable, RunIndex, bucket_keys
+from chatwoot_health.artifacts.store import ArtifactDirectory, indexable
 
 #: Rows written per transaction by a rebuild: others wait for at most one batch.
 BATCH = 1000
@@ -55,16 +48,6 @@ class Comparison:
         return self.path is not None and not self.differences
 
 
-def _record(path: str) -> tuple[Identity, DetailedRunRecord] | None:
-    ident = identity(path)  # before reading: a file replaced meanwhile is noticed next time
-    if ident is None:
-        return None
-    try:
-        return ident, DETAILED_DECODER.decode(read_regular(path, MAX_ARTIFACT_BYTES))
-    except (OSError, msgspec.DecodeError, RecursionError):
-        return None
-
-
 def rebuild(directory: Path) -> Rebuilt:
     """Drop every row and index every artifact file of ``directory`` again."""
     listing = ArtifactDirectory(directory)  # DirectoryError for a missing directory
@@ -81,7 +64,7 @@ def rebuild(directory: Path) -> Rebuilt:
             raise IndexCommandError(str(exc)) from None
         batch: list[tuple[str, Identity, DetailedRunRecord]] = []
         for position, (_stamp, name) in enumerate(names, 1):
-            found = _record(base + listing.relpath(name))
+            found = indexable(base + listing.relpath(name))
             if found is not None:
                 batch.append((name, *found))
             if len(batch) == BATCH or (position == len(names) and batch):
@@ -110,7 +93,7 @@ def compare(directory: Path) -> Comparison:
         result = Comparison(runs.path, rows=len(rows), files=len(names))
         for _stamp, name in names:
             row = rows.pop(name, None)
-            found = _record(base + listing.relpath(name))
+            found = indexable(base + listing.relpath(name))
             if row is None:
                 if found is not None:
                     result.differences.append(f"not indexed: {name}")

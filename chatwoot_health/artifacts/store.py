@@ -157,15 +157,21 @@ def index_written(directory: Path, path: Path) -> None:
     if runs is None:
         return
     with runs:
-        ident = identity(os.fspath(path))  # before reading
-        raw = _read_bytes(os.fspath(path))
-        if ident is None or isinstance(raw, OSError):
-            return
-        try:
-            record = DETAILED_DECODER.decode(raw)
-        except (msgspec.DecodeError, RecursionError):
-            return
-        runs.update([(path.name, ident, record)])
+        if (found := indexable(os.fspath(path))) is not None:
+            runs.update([(path.name, *found)])
+
+
+def indexable(path: str) -> tuple[Identity, DetailedRunRecord] | None:
+    """A file's identity and its run with its buckets, as the run index keeps them; None when
+    it is not a regular file, cannot be read or is not what msgspec reads (a report reads such
+    a file itself)."""
+    ident = identity(path)  # before reading: a file replaced meanwhile is noticed next time
+    if ident is None or isinstance(raw := read_artifact_bytes(path), OSError):
+        return None
+    try:
+        return ident, DETAILED_DECODER.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return None
 
 
 # --------------------------------------------------------------------------- reading
@@ -384,7 +390,7 @@ def _stamp(stamp: str) -> datetime:
     return parse_stamp(stamp)
 
 
-def _read_bytes(path: str) -> bytes | OSError:
+def read_artifact_bytes(path: str) -> bytes | OSError:
     """A regular file, not through a link, at most :data:`MAX_ARTIFACT_BYTES` (or why not)."""
     try:
         return read_regular(path, MAX_ARTIFACT_BYTES)
@@ -394,7 +400,7 @@ def _read_bytes(path: str) -> bytes | OSError:
 
 def load_artifact(path: Path | str) -> Artifact:
     """Read and parse one file; raises ValueError with a one-line, human reason."""
-    return parse_artifact(_read_bytes(os.fspath(path)))
+    return parse_artifact(read_artifact_bytes(os.fspath(path)))
 
 
 def parse_record(raw: bytes | OSError, detailed: bool = False) -> ArtifactCore:
@@ -554,7 +560,7 @@ def _read_into(
         detailed = detail_since is None or stamp >= detail_since
         path = base + where(name)
         ident = identity(path) if name in to_add else None  # before reading
-        raw = _read_bytes(path)
+        raw = read_artifact_bytes(path)
         try:
             artifact = parse_record(raw, detailed)
         except ValueError as exc:
