@@ -359,17 +359,12 @@ def recent_runs(
     (a week and an hour, per-inbox data included), 30 days with the banners — and when
     monitoring began (the oldest artifact's name)."""
     from chatwoot_health.artifacts.store import read_window
-    from chatwoot_health.metrics.channels import channel_horizon
-    from chatwoot_health.metrics.window import Window
-    from chatwoot_health.report.options import DEFAULT_CHANNEL_WINDOW, DEFAULT_UPTIME_WINDOW
+    from chatwoot_health.report.options import DEFAULT_UPTIME_WINDOW
 
-    hour = timedelta(hours=1)
-    detail_since = channel_horizon(Window.ending(now, DEFAULT_CHANNEL_WINDOW), now) - hour
+    detail_since = _detail_since(now)
     start = now - DEFAULT_UPTIME_WINDOW if alerting.push_banners else detail_since
     try:
-        listing = (
-            directory if isinstance(directory, ArtifactDirectory) else ArtifactDirectory(directory)
-        )
+        listing = _listing(directory)
         # The run index (artifacts/index.py) shares the state database's file: used when
         # notifications keep that file anyway; a check without channels leaves no database.
         found = read_window(
@@ -387,6 +382,22 @@ def recent_runs(
     if written is None:  # not written: judged from memory, as it would have been read
         runs = [run for run in runs if run.checked_at < current.checked_at] + [current]
     return runs, listing.first_time()
+
+
+def _listing(directory: Path | ArtifactDirectory) -> ArtifactDirectory:
+    """The listing the run already made of the artifacts directory, or a new one (raises
+    DirectoryError: see :func:`alert_step`)."""
+    return directory if isinstance(directory, ArtifactDirectory) else ArtifactDirectory(directory)
+
+
+def _detail_since(now: datetime) -> datetime:
+    """Where the runs' per-inbox buckets are read from: the channels' horizon, and an hour more
+    (each run carries the previous hour's bucket too)."""
+    from chatwoot_health.metrics.channels import channel_horizon
+    from chatwoot_health.metrics.window import Window
+    from chatwoot_health.report.options import DEFAULT_CHANNEL_WINDOW
+
+    return channel_horizon(Window.ending(now, DEFAULT_CHANNEL_WINDOW), now) - timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -451,15 +462,12 @@ def recent_digest(
         return None
     from chatwoot_health.artifacts.recent import channel_digest
     from chatwoot_health.artifacts.store import read_window
-    from chatwoot_health.metrics.channels import channel_horizon
-    from chatwoot_health.metrics.window import Window
     from chatwoot_health.notify.engine import default_state_path
-    from chatwoot_health.report.options import DEFAULT_CHANNEL_WINDOW
     from chatwoot_health.thresholds import HIGH_QUEUE_FOR, LOCATION_KNOWN_INTERVALS
 
     hour = timedelta(hours=1)
     now = current.checked_at
-    detail_since = channel_horizon(Window.ending(now, DEFAULT_CHANNEL_WINDOW), now) - hour
+    detail_since = _detail_since(now)
     # How far back the rules look on a healthy run: service_down's threshold, the queue's 30
     # minutes, a location's known period, slow_response's hour, the store's hour of the other
     # locations' runs; and an hour more, for the healthy run that bounds every streak.
@@ -468,11 +476,7 @@ def recent_digest(
     )
     start = max(now - reach - hour, detail_since)
     try:
-        listing = (
-            listed
-            if isinstance(listed, ArtifactDirectory)
-            else ArtifactDirectory(options.artifacts_dir)
-        )
+        listing = _listing(listed or options.artifacts_dir)
     except DirectoryError as exc:
         raise ValueError(str(exc)) from None
     digest = channel_digest(listing, default_state_path(options.artifacts_dir), detail_since, now)
