@@ -22,7 +22,9 @@ from chatwoot_health.artifacts.index import forget
 from chatwoot_health.artifacts.store import (
     MONTH_DIR,
     ArtifactDirectory,
+    ArtifactWriteError,
     DirectoryError,
+    month_directory,
     month_of,
     month_of_name,
 )
@@ -116,7 +118,11 @@ def _move(directory: Path, name: str, path: Path, errors: list[str]) -> bool:
     month = directory / month_of_name(name)
     target = month / name
     try:
-        month.mkdir(exist_ok=True)
+        month_directory(month, durable=True)  # never through a link: reports would not see it
+    except ArtifactWriteError as exc:
+        errors.append(f"cannot move {name}: {exc}")
+        return False
+    try:
         os.link(path, target)  # fails if the name is taken, unlike rename
         os.unlink(path)
     except FileExistsError:

@@ -233,3 +233,27 @@ def test_serve_sees_a_run_land_in_a_month_that_already_exists(history: Path) -> 
     (history / "20261102T000200Z-0a0b0c0d.json").write_bytes(b"{}")
     versions.append(service.version())
     assert len(set(versions)) == 4
+
+
+@pytest.mark.parametrize("kind", ["file", "link"])
+def test_prune_never_moves_a_file_into_a_month_that_is_not_a_directory(
+    history: Path, kind: str
+) -> None:
+    """A month that is a file, or a link (which no report follows), takes nothing: the file stays
+    where it is read, and the one line says why."""
+    november = history / "2026-11"
+    _flatten(history)
+    elsewhere = history.parent / "elsewhere"
+    elsewhere.mkdir()
+    if kind == "file":
+        november.write_text("not a month\n")
+    else:
+        november.symlink_to(elsewhere)
+    at_top = sorted(history.glob("202611*.json"))
+    assert at_top
+    result = prune(history, timedelta(days=90), END, dry_run=False)
+    assert [path for path in result.moved if path.name.startswith("202611")] == []
+    assert sorted(history.glob("202611*.json")) == at_top and not list(elsewhere.iterdir())
+    lines = [line for line in result.errors if "2026-11" in line]
+    assert len(lines) == len(at_top)
+    assert all("exists and is not a directory" in line for line in lines)

@@ -104,7 +104,7 @@ def write_artifact(directory: Path, artifact: Artifact, durable: bool = True) ->
     """
     text = artifact.to_json()
     month = directory / month_of(artifact.checked_at)
-    _month_directory(month, durable)
+    month_directory(month, durable)
     for _ in range(8):
         target = month / artifact_name(artifact.checked_at)
         try:
@@ -119,9 +119,11 @@ def write_artifact(directory: Path, artifact: Artifact, durable: bool = True) ->
     )
 
 
-def _month_directory(month: Path, durable: bool) -> None:
+def month_directory(month: Path, durable: bool) -> None:
     """Make the month's directory (and the artifacts directory) if new; a new one is made
-    durable in its parent, as the file will be in it."""
+    durable in its parent, as the file will be in it. One that exists must be a directory, not
+    a link to one (:class:`ArtifactWriteError` otherwise): readers do not follow a link, so a
+    file put through it would never be read."""
     try:
         month.mkdir()
     except FileExistsError:
