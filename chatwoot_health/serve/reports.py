@@ -60,13 +60,9 @@ class Rendered:
     #: One line when there is no report: no artifacts (404), an unusable directory or setting (503).
     error: str | None = None
     status: int = 200
-    diagnostics: list[str] = field(default_factory=list)
-
-    @property
-    def warnings(self) -> list[str]:
-        """What ``report`` would say on stderr: the store could not be read (the report is the
-        local files'), files skipped."""
-        return self.diagnostics
+    #: What ``report`` would say on stderr: the store could not be read (the report is the
+    #: local files'), files skipped.
+    warnings: list[str] = field(default_factory=list)
 
     @cached_property
     def alerts(self) -> list[dict[str, str]]:
@@ -114,7 +110,7 @@ def _render(
         return Rendered("", error=str(exc), status=503)
     finally:
         release_memory()
-    return Rendered(result.text, int(result.exit_code), diagnostics=list(result.diagnostics))
+    return Rendered(result.text, int(result.exit_code), warnings=list(result.diagnostics))
 
 
 class ReportService:
