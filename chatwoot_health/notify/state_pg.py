@@ -73,15 +73,6 @@ class PgNotifyStore(Marks):
         self._db = connection
         self._instance = instance
 
-    @property
-    def _fresh(self) -> bool:
-        """The instance is new to the shared state (its first run here, e.g. after moving from
-        the local state): the previous run's alerts are seeded, not sent again."""
-        row = self._db.execute(
-            "SELECT 1 FROM notify_runs WHERE instance = %s", (self._instance,)
-        ).fetchone()
-        return row is None
-
     def __enter__(self) -> PgNotifyStore:
         return self
 
@@ -98,7 +89,11 @@ class PgNotifyStore(Marks):
         try:
             with self._db.transaction():
                 self._db.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-                yield Transaction(self._db, DIALECT, fresh=self._fresh)
+                tx = Transaction(self._db, DIALECT, fresh=False)
+                # The instance is new to the shared state (its first run here, e.g. after
+                # moving from the local state): the previous run's alerts are seeded, not sent.
+                tx.fresh = tx.last_run(self._instance) is None
+                yield tx
         except psycopg.Error as exc:
             raise _unavailable(exc) from None
 
