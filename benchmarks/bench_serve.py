@@ -14,7 +14,9 @@
    an open page does. Every run is a real one: probes to the Chatwoot stand-in (in its own
    process, so its request log does not count), the artifact written and indexed, the alerts
    judged over 7 days and the notification state updated (a webhook channel). RSS is read from
-   /proc after the first 100 runs and at the end (target: growth < 20 MB). For each run that
+   /proc after every 10 runs up to 100, then every 100 (the lowest and the highest of a second:
+   the resting size and a peak), its growth counted from run 20, 100 and 200 to the end
+   (target: growth < 20 MB). For each run that
    lands the oldest artifact is deleted, as the 30-day window slides in production (`--pile-up`:
    the runs accumulate in the window instead, 8,640 → 10,640).
 
@@ -29,7 +31,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import random
 import shutil
 import statistics
 import subprocess
@@ -43,20 +44,16 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import httpx
+from _harness import ROOT, STEP, make_history
 
-import httpx  # noqa: E402
-
-from benchmarks.bench_report import NoGap  # noqa: E402
-from chatwoot_health.artifacts.store import FILE_NAME, write_artifact  # noqa: E402
-from chatwoot_health.check import Alerting  # noqa: E402
-from chatwoot_health.demo import make_artifact  # noqa: E402
-from chatwoot_health.notify.channels import webhook_channel  # noqa: E402
-from chatwoot_health.serve.runner import BackgroundScheduler  # noqa: E402
-from chatwoot_health.serve.settings import ServeSettings  # noqa: E402
-from chatwoot_health.timeutil import utc_now  # noqa: E402
-from tests.serve_support import (  # noqa: E402
+from chatwoot_health.artifacts.store import FILE_NAME
+from chatwoot_health.check import Alerting
+from chatwoot_health.notify.channels import webhook_channel
+from chatwoot_health.serve.runner import BackgroundScheduler
+from chatwoot_health.serve.settings import ServeSettings
+from chatwoot_health.timeutil import utc_now
+from tests.serve_support import (
     BREAK_GLASS,
     PREFIX,
     LiveServer,
@@ -64,10 +61,9 @@ from tests.serve_support import (  # noqa: E402
     sign_in,
     start,
 )
-from tests.servers.receiver import Receiver  # noqa: E402
+from tests.servers.receiver import Receiver
 
 TOKEN = "bench-serve-token-0123456789abcdef"
-STEP = timedelta(minutes=5)
 #: RSS growth is counted from here: the server has served its first pages and runs (see main).
 BASELINE_RUN = 20
 CHROMIUM = Path("/usr/bin/chromium")
@@ -76,18 +72,6 @@ STAND_IN = (
     "from tests.servers.chatwoot_server import ChatwootServer;"
     "s = ChatwootServer(sys.argv[2]).start(); print(s.port, flush=True); sys.stdin.read()"
 )
-
-
-def make_history(directory: Path, end: datetime) -> int:
-    """30 days of runs every 5 minutes ending at ``end`` (the demo's generator)."""
-    scenario = NoGap(end)
-    rng = random.Random(1)
-    t, count = end - timedelta(days=30) + STEP, 0
-    while t <= end:
-        write_artifact(directory, make_artifact(t, scenario, rng, 1), durable=False)
-        t += STEP
-        count += 1
-    return count
 
 
 #: RSS readings per sample, READ_EVERY seconds apart: a report computed at that moment holds its
@@ -449,8 +433,10 @@ def rss_across_runs(settings: ServeSettings, args: argparse.Namespace) -> None:
         values = [(taken[0], taken[at]) for taken in samples]
         final = values[-1][1]
         for after in (BASELINE_RUN, 100, 200):
-            warm = next((mb for count, mb in values if count >= after), values[0][1])
             later = [mb for count, mb in values if count >= after]
+            if not later:  # fewer --runs than that
+                break
+            warm = later[0]
             print(
                 f"   {label}: from run {after} {warm:.1f} MB, at the end {final:.1f} MB (growth "
                 f"{final - warm:+.1f} MB; range {min(later):.1f}–{max(later):.1f} MB)"
