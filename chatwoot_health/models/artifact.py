@@ -19,13 +19,16 @@ from pydantic import (
     Field,
 )
 
-# Shared with the fast reader and the report's models; importable from here as before.
-from chatwoot_health.models.base import CheckLike as CheckLike
-from chatwoot_health.models.base import FailureSpan as FailureSpan
-from chatwoot_health.models.base import Liveness as Liveness
-from chatwoot_health.models.base import ProbeLike as ProbeLike
-from chatwoot_health.models.base import UtcDatetime as UtcDatetime
-from chatwoot_health.models.base import failure_span_of, find_check, latencies_of, liveness_of
+# Shared with the fast reader and the report's models (their one home: models.base).
+from chatwoot_health.models.base import (
+    FailureSpan,
+    Liveness,
+    UtcDatetime,
+    failure_span_of,
+    find_check,
+    latencies_of,
+    liveness_of,
+)
 from chatwoot_health.redact import redact_url
 
 SCHEMA_VERSION = 1

@@ -22,7 +22,7 @@ from chatwoot_health.metrics.approvals import latency_summary, review_queue
 from chatwoot_health.metrics.business_hours import BusinessCalendar
 from chatwoot_health.metrics.sla import compute_sla
 from chatwoot_health.metrics.window import Window
-from chatwoot_health.models.artifact import UtcDatetime
+from chatwoot_health.models.base import UtcDatetime
 from chatwoot_health.models.report import ApprovalsOut, LatencyTarget, SlaOut
 from chatwoot_health.models.rows import ApprovalRow, DecisionRow
 from chatwoot_health.models.settings import SupabaseSettings
