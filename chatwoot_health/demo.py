@@ -18,7 +18,6 @@ from pathlib import Path
 
 from chatwoot_health import __version__
 from chatwoot_health.artifacts.store import (
-    MONTH_DIR,
     ArtifactDirectory,
     ArtifactWriteError,
     DirectoryError,
@@ -296,10 +295,9 @@ def _prepare(directory: Path) -> None:
                 if stat.S_ISREG(os.lstat(path).st_mode):
                     with contextlib.suppress(FileNotFoundError):
                         path.unlink()
-            for entry in os.listdir(directory):
-                if MONTH_DIR.match(entry):
-                    with contextlib.suppress(OSError):  # emptied: the new history makes its own
-                        os.rmdir(directory / entry)
+            for month in listing.months:
+                with contextlib.suppress(OSError):  # emptied: the new history makes its own
+                    os.rmdir(directory / month)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / MARKER).write_text("written by `chatwoot-health demo`\n")
     except OSError as exc:

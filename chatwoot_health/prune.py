@@ -20,7 +20,6 @@ from pathlib import Path
 
 from chatwoot_health.artifacts.index import forget
 from chatwoot_health.artifacts.store import (
-    MONTH_DIR,
     ArtifactDirectory,
     ArtifactWriteError,
     DirectoryError,
@@ -92,7 +91,7 @@ def prune(directory: Path, older_than: timedelta, now: datetime, dry_run: bool) 
         for path in stale:
             _delete(path, errors)
         moved = [path for name, path in move if _move(directory, name, path, errors)]
-        _remove_empty_months(directory, month_of(cutoff))
+        _remove_empty_months(listing, month_of(cutoff))
     return PruneResult(
         matched=[path for _name, path in old],
         deleted=deleted,
@@ -134,14 +133,14 @@ def _move(directory: Path, name: str, path: Path, errors: list[str]) -> bool:
     return True
 
 
-def _remove_empty_months(directory: Path, cutoff_month: str) -> None:
+def _remove_empty_months(listing: ArtifactDirectory, cutoff_month: str) -> None:
     """Remove the month directories before the cutoff's month that pruning left empty (never
-    the current one, which a ``check`` may be about to write into)."""
-    with contextlib.suppress(OSError):  # the directory gone meanwhile: nothing to tidy
-        for entry in os.listdir(directory):
-            if MONTH_DIR.match(entry) and entry < cutoff_month:
-                with contextlib.suppress(OSError):  # not empty (a file of another kind), or gone
-                    os.rmdir(directory / entry)
+    the current one, which a ``check`` may be about to write into). The months are the
+    listing's: one made since is the current one, or later."""
+    for month in listing.months:
+        if month < cutoff_month:
+            with contextlib.suppress(OSError):  # not empty (a file of another kind), or gone
+                os.rmdir(listing.path / month)
 
 
 def _delete(path: Path, errors: list[str]) -> bool:

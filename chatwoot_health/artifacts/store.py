@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from chatwoot_health.artifacts import DEFAULT_ARTIFACTS_DIR as DEFAULT_ARTIFACTS_DIR
-from chatwoot_health.artifacts import MONTH_DIR as MONTH_DIR
+from chatwoot_health.artifacts import MONTH_DIR
 from chatwoot_health.artifacts.fast import (
     DETAILED_DECODER,
     RECORD_DECODER,
@@ -242,6 +241,11 @@ class ArtifactDirectory:
         self._listed: dict[str, list[str] | str] = {}  # month → its names, or why not listed
         #: The artifact names read from the top level (not from their month's directory).
         self._at_top: set[str] = set()
+
+    @property
+    def months(self) -> list[str]:
+        """The names of the month directories listed at the top level, oldest first."""
+        return list(self._months)
 
     def relpath(self, name: str) -> str:
         """Where the artifact file ``name`` of a listing is, relative to :attr:`path`."""
