@@ -33,11 +33,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _harness import ROOT, paired
 from bench_report import END, JQ, add_older_year, make_history
 
 from chatwoot_health.sqlite import DB_NAME
 
-REPO = Path(__file__).resolve().parent.parent
 #: Every command runs here: ``python -m`` puts the working directory first on ``sys.path``, so
 #: run from a checkout it would import that checkout's package whatever PYTHONPATH says.
 NEUTRAL = tempfile.mkdtemp(prefix="bench-index-cwd-")
@@ -68,7 +68,7 @@ def rebuild(directory: Path, pythonpath: Path | None = None) -> None:
         [sys.executable, "-m", "chatwoot_health", "index", "--rebuild", "--artifacts-dir",
          str(directory)],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(pythonpath or REPO)}, cwd=NEUTRAL,
+        env={**os.environ, "PYTHONPATH": str(pythonpath or ROOT)}, cwd=NEUTRAL,
     )  # fmt: skip
 
 
@@ -123,13 +123,14 @@ def run_rounds(commands: dict[str, Command], rounds: int) -> dict[str, list[floa
 
 
 def report(directory: Path, pythonpath: Path | None = None) -> Command:
-    env = {**os.environ, "PYTHONPATH": str(pythonpath or REPO)}
+    env = {**os.environ, "PYTHONPATH": str(pythonpath or ROOT)}
     argv = [sys.executable, "-m", "chatwoot_health", "report", "--at", AT, "--window", "30d"]
     return Command([*argv, "--format", "json", "--artifacts-dir", str(directory)], env)
 
 
 def ratio(times: dict[str, list[float]], a: str, b: str) -> float:
-    return statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))
+    """The median of the rounds' ratios (a / b)."""
+    return paired(times[a], times[b])[1]
 
 
 def main() -> None:
