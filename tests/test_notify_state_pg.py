@@ -86,3 +86,19 @@ def test_a_later_run_seeding_an_earlier_runs_new_alert_leaves_it_to_that_run(
     assert [got.json()["id"] for got in receiver.received] == [START]
     (episode,) = store.episodes(T0, T0 + 10 * M)
     assert not episode.seeded and episode.started_at == T0
+
+
+def test_a_row_of_another_hosts_channel_is_left_to_that_host(
+    shared: psycopg.Connection[Any], receiver: Receiver, tmp_path: Path
+) -> None:
+    """Hosts may have different channels: a start one host could not deliver to its own channel
+    stays that host's to retry (never claimed, leased nor tried by a host without the channel)."""
+    theirs = webhook_channel("http://127.0.0.1:9/unreachable")
+    store = PgNotifyStore(shared, INSTANCE)
+    first = notify(store, [service_down()], T0, INSTANCE, theirs)
+    assert first.started == ["service_down"] and len(first.failures) == 1
+    mine = webhook_channel(receiver.url("/mine"))
+    ours = notify(store, [service_down()], T0 + 5 * M, INSTANCE, mine)
+    assert ours.failures == [] and ours.delivered == [] and receiver.received == []
+    rows = shared.execute("SELECT attempts, lease_until FROM notify_outbox").fetchall()
+    assert rows == [(1, None)]  # tried once by its host, and not leased by the other

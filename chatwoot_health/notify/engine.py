@@ -88,8 +88,9 @@ def _record(
         messages = compose(decisions, instance)
         tx.apply(instance, decisions, messages, [(c.key, c.label) for c in channels])
         tx.record_run(instance, decisions.effective_now)
-        outcome.notices += tx.expire(decisions.effective_now, [c.key for c in channels])
-        pending = tx.claim(decisions.effective_now, timedelta(seconds=deadline + 1.0))
+        keys = [c.key for c in channels]
+        outcome.notices += tx.expire(decisions.effective_now, keys)
+        pending = tx.claim(decisions.effective_now, timedelta(seconds=deadline + 1.0), keys)
     outcome.started = [s.alert.name for s in decisions.starts]
     outcome.resolved = [e.episode.name for e in decisions.ends if e.reason is EndReason.RESOLVED]
     outcome.escalated = [e.episode.name for e in decisions.ends if e.reason is EndReason.ESCALATED]

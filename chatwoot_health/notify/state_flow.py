@@ -309,16 +309,22 @@ class Transaction(Statements):
             notices.append(f"notification {message_id} to {label} dropped: {reason}")
         return notices
 
-    def claim(self, now: datetime, per_row: timedelta, limit: int = 100) -> list[Pending]:
-        """The pending rows no other run is delivering, leased to this run for ``per_row`` each
-        plus half a minute (a run that dies while delivering leaves them to the next run once
-        the lease ends)."""
+    def claim(
+        self, now: datetime, per_row: timedelta, configured: Sequence[str], limit: int = 100
+    ) -> list[Pending]:
+        """The pending rows of this run's channels (``configured``: their keys; in a shared
+        state another host's channel's rows are that host's) no other run is delivering, leased
+        to this run for ``per_row`` each plus half a minute (a run that dies while delivering
+        leaves them to the next run once the lease ends)."""
+        if not configured:
+            return []
+        keys = ", ".join("?" * len(configured))
         rows = self.execute(
             "SELECT id, message_id, kind, alert, title, body, channel_key, channel_label, "
             "created_at, attempts FROM notify_outbox "
-            "WHERE delivered_at IS NULL AND gave_up_at IS NULL "
+            f"WHERE delivered_at IS NULL AND gave_up_at IS NULL AND channel_key IN ({keys}) "
             "AND (lease_until IS NULL OR lease_until <= ?) ORDER BY id LIMIT ?",
-            (self.dialect.put(now), limit),
+            (*configured, self.dialect.put(now), limit),
         ).fetchall()
         until = self.dialect.put(now + per_row * len(rows) + timedelta(seconds=30))
         claimed: list[Pending] = []
