@@ -20,27 +20,24 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import random
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _harness import Ran, add_before, checkout, cli, env_for, interleaved, paired, run
 
-from chatwoot_health.artifacts.store import write_artifact  # noqa: E402
-from chatwoot_health.demo import Scenario, make_artifact  # noqa: E402
-from chatwoot_health.models.artifact import Artifact  # noqa: E402
-from chatwoot_health.store import db, runs  # noqa: E402
-from chatwoot_health.store.runs import StoredRun  # noqa: E402
-from tests.servers.chatwoot_server import MEMBER_ACCOUNT, ChatwootServer  # noqa: E402
-from tests.servers.postgres_server import start_postgres  # noqa: E402
+from chatwoot_health.artifacts.store import write_artifact
+from chatwoot_health.demo import Scenario, make_artifact
+from chatwoot_health.models.artifact import Artifact
+from chatwoot_health.store import db, runs
+from chatwoot_health.store.runs import StoredRun
+from tests.servers.chatwoot_server import MEMBER_ACCOUNT, ChatwootServer
+from tests.servers.postgres_server import start_postgres
 
 LIMIT_MS = 50.0
 REPORT_LIMIT_S = 2.0  # the spec's report budget
@@ -50,31 +47,15 @@ END = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 TOKEN = "Tq8s0aVb3kLm2Np5Rx7Yz9Wd"
 
 
-def cli(args: list[str], env: dict[str, str]) -> float:
-    return cli_times(args, env)[0]
-
-
-def cli_times(args: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """One whole process: its wall time and its CPU time (user + system), in seconds."""
-    full = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "HOME": "/tmp", **env}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "chatwoot_health", *args],
-        env=full,
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=tempfile.gettempdir(),
-    )  # fmt: skip  (cwd: `-m` puts it first on sys.path, and --before's code must win)
-    elapsed = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    if done.returncode not in (0, 1, 2):
-        raise SystemExit(f"{args[0]} failed ({done.returncode}): {done.stderr.strip()}")
-    if "store" in done.stderr:
-        raise SystemExit(f"{args[0]} could not use the store: {done.stderr.strip()}")
-    return elapsed, cpu
+def whole(args: list[str], env: dict[str, str], before: Path | None = None) -> Ran:
+    """One whole ``chatwoot-health`` process (this checkout's code, or ``before``'s), timed in
+    wall and CPU time; a run that failed, or could not use the store, ends the benchmark."""
+    ran = run(cli(*args), env_for({"HOME": "/tmp", **env}, before))
+    if ran.code not in (0, 1, 2):
+        raise SystemExit(f"{args[0]} failed ({ran.code}): {ran.stderr.strip()}")
+    if "store" in ran.stderr:
+        raise SystemExit(f"{args[0]} could not use the store: {ran.stderr.strip()}")
+    return ran
 
 
 def check_cost(dsn: str, pairs: int, root: Path, before: Path | None = None) -> None:
@@ -93,51 +74,37 @@ def check_cost(dsn: str, pairs: int, root: Path, before: Path | None = None) -> 
             a_env = {**base, "CHATWOOT_HEALTH_ARTIFACTS_DIR": str(root / f"a-{len(args)}"),
                      "CHATWOOT_HEALTH_STORE": dsn}  # fmt: skip
             b_env = {**base, "CHATWOOT_HEALTH_ARTIFACTS_DIR": str(root / f"b-{len(args)}")}
-            a0_env = None
+            variants = {
+                "A": functools.partial(whole, args, a_env),
+                "B": functools.partial(whole, args, b_env),
+            }
             if before is not None:  # the code of --before, with the store, in the same rounds
-                a0_env = {**a_env, "CHATWOOT_HEALTH_ARTIFACTS_DIR": str(root / f"a0-{len(args)}"),
-                          "PYTHONPATH": str(before)}  # fmt: skip
-                cli(args, a0_env)
-            cli(args, a_env), cli(args, b_env)  # warm-up: the store's partitions, the page cache
-            pair_costs(label, args, a_env, b_env, pairs, a0_env)
+                a0_env = {**a_env, "CHATWOOT_HEALTH_ARTIFACTS_DIR": str(root / f"a0-{len(args)}")}
+                variants["A0 before"] = functools.partial(whole, args, a0_env, before)
+            # after a warm-up of each: the store's partitions, the page cache
+            pair_costs(label, interleaved(variants, pairs, seed=14), pairs)
     print(f"    ({len(runs_in(dsn))} runs stored)")
 
 
-def pair_costs(
-    label: str,
-    args: list[str],
-    a_env: dict[str, str],
-    b_env: dict[str, str],
-    pairs: int,
-    a0_env: dict[str, str] | None = None,
-) -> None:
-    """``pairs`` interleaved rounds, each in a random order: the medians, the median of the
-    rounds' differences and ratios to B, in wall and in CPU time."""
-    envs = {"A": a_env, "B": b_env} | ({"A0 before": a0_env} if a0_env is not None else {})
-    times: dict[str, list[tuple[float, float]]] = {name: [] for name in envs}
-    rng = random.Random(14)
-    for _ in range(pairs):
-        order = list(envs.items())
-        rng.shuffle(order)
-        for name, env in order:
-            times[name].append(cli_times(args, env))
+def pair_costs(label: str, measured: dict[str, list[Ran]], pairs: int) -> None:
+    """The interleaved rounds' medians, and the median of the rounds' differences and ratios
+    to B, in wall and in CPU time."""
     print(f"(a) {label}, {pairs} interleaved rounds, A with the store, B without:")
-    for kind, k in (("wall", 0), ("CPU", 1)):
-        b = [t[k] for t in times["B"]]
+    for kind, attribute in (("wall", "wall"), ("CPU", "cpu")):
+        times = {name: [getattr(ran, attribute) for ran in rans] for name, rans in measured.items()}
+        b = times["B"]
         print(f"    {kind:4s}: B median {statistics.median(b) * 1000:.1f} ms")
-        for name in (n for n in envs if n != "B"):
-            a = [t[k] for t in times[name]]
-            added = statistics.median((x - y) * 1000 for x, y in zip(a, b, strict=True))
-            ratio = statistics.median(x / y for x, y in zip(a, b, strict=True))
-            verdict = "met" if added < LIMIT_MS else "MISSED"
+        for name in (n for n in times if n != "B"):
+            a = times[name]
+            added, ratio = paired(a, b)
+            verdict = "met" if added * 1000 < LIMIT_MS else "MISSED"
             print(
                 f"          {name}: median {statistics.median(a) * 1000:.1f} ms; minus B, median "
-                f"of the rounds {added:+.1f} ms (limit {LIMIT_MS:.0f} ms: {verdict}), "
+                f"of the rounds {added * 1000:+.1f} ms (limit {LIMIT_MS:.0f} ms: {verdict}), "
                 f"ratio {ratio:.3f}"
             )
         if "A0 before" in times:  # the two codes with the store, side by side in each round
-            a, a0 = ([t[k] for t in times[n]] for n in ("A", "A0 before"))
-            gain = statistics.median((y - x) * 1000 for x, y in zip(a, a0, strict=True))
+            gain = paired(times["A0 before"], times["A"])[0] * 1000
             print(f"          A is cheaper than A0 by {gain:+.1f} ms (median of the rounds)")
     print(f"    load average: {os.getloadavg()[0]:.1f}")
 
@@ -208,17 +175,15 @@ def report_times(dsn: str, repeats: int, root: Path) -> None:
     args = ["report", "--format", "json", "--at", END.isoformat(), "--window", "30d"]
     files_env = {"CHATWOOT_HEALTH_ARTIFACTS_DIR": str(dirs["a"]), "CHATWOOT_HEALTH_LOCATION": "a"}
     store_env = {**files_env, "CHATWOOT_HEALTH_STORE": dsn}
-    cli(args, files_env), cli(args, store_env)  # the run index, the caches
-    from_files: list[float] = []
-    from_store: list[float] = []
-    rng = random.Random(12)
-    for _ in range(repeats):  # each pair in a random order
-        order = [(from_files, files_env), (from_store, store_env)]
-        rng.shuffle(order)
-        for times, env in order:
-            times.append(cli(args, env))
+    variants = {  # each pair in a random order, after a warm-up: the run index, the caches
+        "files": functools.partial(whole, args, files_env),
+        "store": functools.partial(whole, args, store_env),
+    }
+    measured = interleaved(variants, repeats, seed=12)
+    from_files = [ran.wall for ran in measured["files"]]
+    from_store = [ran.wall for ran in measured["store"]]
     f_med, s_med = statistics.median(from_files), statistics.median(from_store)
-    ratio = statistics.median(s / f for s, f in zip(from_store, from_files, strict=True))
+    ratio = paired(from_store, from_files)[1]
     verdict = "met" if s_med < REPORT_LIMIT_S else "MISSED"
     print(f"(c) report --window 30d --format json, median of {repeats} interleaved pairs:")
     print(f"    from the store, 3 locations × {MONTH} runs: {s_med:.2f} s "
@@ -237,13 +202,9 @@ def main() -> None:
     parser.add_argument("--size-runs", type=int, default=2000)
     parser.add_argument("--report-runs", type=int, default=7)
     parser.add_argument("--skip", default="", help="letters of the parts to skip, e.g. c")
-    parser.add_argument(
-        "--before",
-        type=Path,
-        help="(a) also times this checkout's code with the store (git archive <commit> "
-        "chatwoot_health | tar -x -C DIR), in the same rounds",
-    )
+    add_before(parser, "(a), with the store, in the same rounds")
     args = parser.parse_args()
+    before = checkout(args.before)
     server = start_postgres(migrate=False)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
@@ -255,7 +216,7 @@ def main() -> None:
                 create(server.port, dbname)
                 db.migrate(dsn)
                 if part == "a":
-                    check_cost(dsn, args.pairs, root, args.before)
+                    check_cost(dsn, args.pairs, root, before)
                 elif part == "b":
                     size(dsn, args.size_runs, root)
                 else:
