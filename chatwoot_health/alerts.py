@@ -25,7 +25,7 @@ from chatwoot_health.metrics.window import Window
 from chatwoot_health.models.alert import Alert, Criterion, Severity
 from chatwoot_health.models.base import FailureSpan, Liveness
 from chatwoot_health.models.report import ChannelOut, SlaOut, UptimeOut
-from chatwoot_health.quorum import Vote, by_location, votes
+from chatwoot_health.quorum import Vote, by_location, is_majority, votes
 from chatwoot_health.state import ExitCode, State, worst
 from chatwoot_health.thresholds import (
     AGENT_OFFLINE_RUNS,
@@ -288,7 +288,8 @@ def quorum_alerts(
     raised = [_liveness_alert(s, down_after) for s in streaks.values() if s is not None]
     if tally.majority_down and raised:
         confirmed = [alert for alert in raised if alert.name == "service_down"]
-        name = "service_down" if len(confirmed) * 2 > len(tally.voters) else "health_check_failed"
+        confirmed_by_majority = is_majority(len(confirmed), len(tally.voters))
+        name = "service_down" if confirmed_by_majority else "health_check_failed"
         base = min(confirmed if name == "service_down" else raised, key=_since_key)
         seen = ", ".join(vote.location for vote in down)
         message = f"{base.message}; from {len(down)} of {len(tally.voters)} locations ({seen})"

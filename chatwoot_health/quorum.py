@@ -53,7 +53,12 @@ class Votes:
 
     @property
     def majority_down(self) -> bool:
-        return len(self.down) * 2 > len(self.voters)
+        return is_majority(len(self.down), len(self.voters))
+
+
+def is_majority(down: int, voters: int) -> bool:
+    """The quorum's one rule: more than half of the voting locations (a tie is no majority)."""
+    return down * 2 > voters
 
 
 def known_since(now: datetime, interval: timedelta) -> datetime:
@@ -124,7 +129,7 @@ def slot_verdicts(
         if not slot:
             verdicts.append("unknown")
         else:
-            verdicts.append("down" if down * 2 > len(slot) else "up")
+            verdicts.append("down" if is_majority(down, len(slot)) else "up")
     return verdicts
 
 

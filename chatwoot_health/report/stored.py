@@ -37,7 +37,7 @@ from chatwoot_health.models.report import (
     TimelineBucket,
     UptimeOut,
 )
-from chatwoot_health.quorum import by_location, known_since, slot_bars, votes
+from chatwoot_health.quorum import by_location, is_majority, known_since, slot_bars, votes
 from chatwoot_health.report.options import ReportOptions
 from chatwoot_health.thresholds import LOCATION_KNOWN_INTERVALS, RESPONSE_TARGET_MINUTES
 from chatwoot_health.timeutil import iso
@@ -95,7 +95,9 @@ class StoredWindow:
         verdicts: list[Literal["up", "down", "unknown"]] = []
         for index in range(count):
             voters, down = found.get(index, (0, 0))
-            verdicts.append("unknown" if not voters else "down" if down * 2 > voters else "up")
+            verdicts.append(
+                "unknown" if not voters else "down" if is_majority(down, voters) else "up"
+            )
         return verdicts
 
     def uptime(self, computed: UptimeOut, default: str) -> UptimeOut:
