@@ -183,7 +183,7 @@ def test_sql_and_python_aggregations_equal_on_the_same_runs(
 
     # the timeline: each bar's median and P90 over every location's checks
     files_bars = timeline(python, window, INTERVAL)
-    sql_bars = timeline([], window, INTERVAL, stored)
+    sql_bars = stored.timeline()
     assert [(b.median_ms, b.p90_ms) for b in sql_bars] == [
         (b.median_ms, b.p90_ms) for b in files_bars
     ]

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from chatwoot_health import __version__, alerts
 from chatwoot_health.alerts import alert_text, worst_severity
@@ -45,9 +45,6 @@ from chatwoot_health.report.options import ReportOptions, SectionWindows, sectio
 from chatwoot_health.state import Colour, ExitCode
 from chatwoot_health.thresholds import RESPONSE_TIME_TARGET_MS
 from chatwoot_health.timeutil import iso
-
-if TYPE_CHECKING:
-    from chatwoot_health.report.stored import StoredWindow
 
 HOUR = timedelta(hours=1)
 
@@ -326,14 +323,8 @@ def _alerts(
 
 
 def timeline(
-    artifacts: Sequence[ArtifactCore],
-    window: Window,
-    interval: timedelta,
-    stored: StoredWindow | None = None,
+    artifacts: Sequence[ArtifactCore], window: Window, interval: timedelta
 ) -> list[TimelineBucket]:
     """Hourly bars up to 7 days, daily beyond: up, down and the runs expected, and each bar's
-    percentiles; from the runs, or from ``stored``'s aggregates (with several locations, the
-    quorum's slots), which the store's tests compare."""
-    if stored is not None:
-        return stored.timeline()
+    percentiles, from the runs (the store's own: ``StoredWindow.timeline``)."""
     return timeline_of(window, interval, *bars_of(artifacts, window))
