@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +14,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from chatwoot_health.models.artifact import Artifact
+from chatwoot_health.store import db, runs
+from chatwoot_health.store.runs import StoredRun
+from tests.factory import write_all
 from tests.hostile.support import CLI, child_env
 from tests.servers.chatwoot_server import ChatwootServer
 from tests.servers.postgres_server import PostgresServer
@@ -147,3 +151,21 @@ def hosts(tmp_path: Path, store_dsn: str) -> Iterator[Hosts]:
     assert migrated.code == 0, migrated.output
     with ChatwootServer(TOKEN) as chatwoot, Receiver() as hook:
         yield Hosts(tmp_path, store_dsn, chatwoot, hook)
+
+
+def store_as_check(
+    dsn: str, artifacts: Sequence[Artifact], directory: Path, location: str = "here"
+) -> list[Path]:
+    """Write each run's file into ``directory`` and store the run as ``check`` does from
+    ``location``: the file's name is the run's id. The files written."""
+    db.migrate(dsn)
+    written = write_all(directory, artifacts)
+    connection = db.connect(dsn)
+    try:
+        stored = [
+            StoredRun.of(p.name, a, location) for p, a in zip(written, artifacts, strict=True)
+        ]
+        runs.write_runs(connection, dsn, stored)
+    finally:
+        connection.close()
+    return written

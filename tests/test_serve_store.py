@@ -21,14 +21,12 @@ import pytest
 from chatwoot_health.models.artifact import Artifact
 from chatwoot_health.serve.app import WARNINGS_HEADER
 from chatwoot_health.serve.store import StorePool
-from chatwoot_health.store import db, runs
-from chatwoot_health.store.runs import StoredRun
 from tests.factory import series, write_all
 from tests.serve_support import AT, AT_ISO, BREAK_GLASS, PREFIX, LiveServer, serve_settings
 from tests.serve_support import sign_in as sign_in_with
 from tests.serve_support import start as start_server
 from tests.servers.postgres_server import PostgresServer, start_postgres
-from tests.store_support import PASSWORD, cli, store_dsn
+from tests.store_support import PASSWORD, cli, store_as_check, store_dsn
 
 __all__ = ["store_dsn"]
 HERE = "here"
@@ -47,15 +45,7 @@ def located(location: str, up: bool = True, count: int = 24) -> list[Artifact]:
 
 
 def store_runs(dsn: str, artifacts: Sequence[Artifact], scratch: Path) -> None:
-    """Store ``artifacts`` as ``check`` does: the artifact file's name is the run's id."""
-    db.migrate(dsn)
-    written = write_all(scratch, artifacts)
-    connection = db.connect(dsn)
-    try:
-        stored = [StoredRun.of(p.name, a, HERE) for p, a in zip(written, artifacts, strict=True)]
-        runs.write_runs(connection, dsn, stored)
-    finally:
-        connection.close()
+    store_as_check(dsn, artifacts, scratch, HERE)
 
 
 def cli_report(directory: Path, dsn: str, fmt: str = "json") -> tuple[int, bytes, str]:

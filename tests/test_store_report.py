@@ -13,8 +13,7 @@ import pytest
 from chatwoot_health.artifacts.store import write_artifact
 from chatwoot_health.models.artifact import Artifact, CheckResult, RunStatus
 from chatwoot_health.store import db, runs
-from chatwoot_health.store.runs import StoredRun
-from tests.store_support import PASSWORD, cli, store_dsn
+from tests.store_support import PASSWORD, cli, store_as_check, store_dsn
 
 __all__ = ["store_dsn"]
 AT = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -46,15 +45,7 @@ def history(location: str | None, up: bool | None = None) -> list[Artifact]:
 
 
 def store(dsn: str, artifacts: list[Artifact], tmp_path: Path) -> None:
-    """Each run as ``check`` stores it: its local artifact's name is the artifact id."""
-    db.migrate(dsn)
-    connection = db.connect(dsn)
-    try:
-        written = [write_artifact(tmp_path / "written", artifact) for artifact in artifacts]
-        stored = [StoredRun.of(p.name, a, "here") for p, a in zip(written, artifacts, strict=True)]
-        runs.write_runs(connection, dsn, stored)
-    finally:
-        connection.close()
+    store_as_check(dsn, artifacts, tmp_path / "written")
 
 
 def report(directory: Path, dsn: str | None) -> tuple[int, dict[str, object], str]:

@@ -23,7 +23,7 @@ import psycopg
 import pytest
 
 from chatwoot_health.artifacts.fast import ArtifactCore
-from chatwoot_health.artifacts.store import read_window, write_artifact
+from chatwoot_health.artifacts.store import read_window
 from chatwoot_health.demo import Scenario, make_artifact
 from chatwoot_health.metrics.business_hours import BusinessCalendar
 from chatwoot_health.metrics.channels import compute_channels
@@ -35,9 +35,7 @@ from chatwoot_health.models.artifact import Artifact, CheckResult, RunStatus
 from chatwoot_health.quorum import by_location, slot_bars, slot_verdicts
 from chatwoot_health.report.build import timeline
 from chatwoot_health.report.stored import StoredWindow, bar_step, read_store, slot_count
-from chatwoot_health.store import db, runs
-from chatwoot_health.store.runs import StoredRun
-from tests.store_support import cli, store_dsn
+from tests.store_support import cli, store_as_check, store_dsn
 
 __all__ = ["store_dsn"]
 AT = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -95,21 +93,9 @@ def histories(end: datetime, days: float, seed: int) -> dict[str, list[Artifact]
 
 def put(dsn: str, root: Path, history: dict[str, list[Artifact]]) -> dict[str, Path]:
     """Each location's files, and the same runs in the store (named as their files)."""
-    db.migrate(dsn)
-    connection = db.connect(dsn)
-    directories = {}
-    try:
-        for location, artifacts in history.items():
-            directory = root / location
-            written = [write_artifact(directory, a, durable=False) for a in artifacts]
-            stored = [
-                StoredRun.of(p.name, a, "here") for p, a in zip(written, artifacts, strict=True)
-            ]
-            runs.write_runs(connection, dsn, stored)
-            directories[location] = directory
-    finally:
-        connection.close()
-    return directories
+    for location, artifacts in history.items():
+        store_as_check(dsn, artifacts, root / location)
+    return {location: root / location for location in history}
 
 
 def from_files(
