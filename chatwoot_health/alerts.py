@@ -14,7 +14,7 @@ others are *banner* conditions: on the dashboard, in the alert list and in the e
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import UTC, datetime, timedelta
 
 from chatwoot_health.artifacts.fast import ArtifactCore
@@ -598,20 +598,21 @@ class Evidence:
     """What the rules judge, as far as the caller computed it: ``report`` computes every section,
     ``check`` only what its pushed alerts need. A section left None is not judged: its rules'
     alerts are neither raised nor cleared (see :func:`evaluate`). Each section comes with the
-    window it was computed over. Built by :func:`evidence`."""
+    window it was computed over. ``check`` and ``report`` build it alike:
+    ``Evidence(now, runs, interval=…, …)``."""
 
     now: datetime
     #: Every run read, oldest first (at least the last hour's).
     artifacts: Sequence[ArtifactCore]
-    #: The runs the moment rules judge (the report's window; ``check``: the runs read).
-    in_window: Sequence[ArtifactCore]
+    _: KW_ONLY
     interval: timedelta
+    #: The runs the moment rules judge (the report's window); None: every run read (``check``).
+    in_window: Sequence[ArtifactCore] | None = None
     down_after: timedelta = SERVICE_DOWN_AFTER
     channels: tuple[Sequence[ChannelOut], Window] | None = None
     uptime: tuple[UptimeOut, Window] | None = None
     min_uptime: float | None = None
-    #: The SLA section; one that could not be computed (None) is not judged.
-    sla: tuple[SlaOut | None, Window] | None = None
+    sla: tuple[SlaOut, Window] | None = None
     #: The approval queue (Supabase): the second source of evidence of ``high_queue``.
     queue: ReviewQueue | None = None
     #: Why Supabase could not be read (raises ``supabase_unavailable``).
@@ -625,71 +626,34 @@ class Evidence:
     probe_host: bool = False
 
 
-def evidence(
-    now: datetime,
-    runs: Sequence[ArtifactCore],
-    *,
-    interval: timedelta,
-    down_after: timedelta = SERVICE_DOWN_AFTER,
-    in_window: Sequence[ArtifactCore] | None = None,
-    channels: tuple[Sequence[ChannelOut], Window] | None = None,
-    uptime: tuple[UptimeOut, Window] | None = None,
-    sla: tuple[SlaOut | None, Window] | None = None,
-    min_uptime: float | None = None,
-    queue: ReviewQueue | None = None,
-    unavailable: str | None = None,
-    location: str = "",
-    last_seen: Mapping[str, datetime] | None = None,
-    probe_host: bool = False,
-) -> Evidence:
-    """The one way ``check`` and ``report`` build their :class:`Evidence`: ``runs`` oldest first,
-    judged in full unless ``in_window`` narrows the moment rules; an SLA section that could not
-    be computed (None) is not judged."""
-    return Evidence(
-        now=now,
-        artifacts=runs,
-        in_window=runs if in_window is None else in_window,
-        interval=interval,
-        down_after=down_after,
-        channels=channels,
-        uptime=uptime,
-        min_uptime=min_uptime,
-        sla=sla,
-        queue=queue,
-        unavailable=unavailable,
-        location=location,
-        last_seen=last_seen,
-        probe_host=probe_host,
-    )
-
-
 def evaluate(evidence: Evidence) -> tuple[list[Alert], frozenset[str]]:
     """Every rule the evidence allows: the active alerts (critical first, then by name) and the
     names judged (an alert judged and not active has cleared; one not judged is unknown)."""
     e, now = evidence, evidence.now
+    in_window = e.artifacts if e.in_window is None else e.in_window
     last_hour = Window.ending(now, HOUR)
     last_hour_values = sorted(
         v for values in successful_durations(last_hour.select(e.artifacts)).values() for v in values
     )
     judged = {"service_down", "health_check_failed", "high_queue", "slow_response"}
     judged |= {"stale_data", "agent_offline"}
-    groups = by_location(e.in_window, e.location)
+    groups = by_location(in_window, e.location)
     several = len(groups) > 1 or len(set(e.last_seen or ()) | set(groups)) > 1
-    liveness: list[Alert | None] = [service_down(e.in_window, now, e.down_after)]
+    liveness: list[Alert | None] = [service_down(in_window, now, e.down_after)]
     if several:  # the quorum of the locations decides (one location: exactly as before)
         judged |= {"location_degraded", "probe_host_silent"}
         liveness = list(quorum_alerts(groups, now, e.interval, e.down_after, e.last_seen))
     candidates: list[Alert | None] = [
         *liveness,
-        high_queue(e.in_window, now, e.queue),
+        high_queue(in_window, now, e.queue),
         slow_response(percentile(last_hour_values, 90), last_hour.start),
         stale_data(e.artifacts[-1].checked_at if e.artifacts else None, now, e.interval),
-        agent_offline(e.in_window),
+        agent_offline(in_window),
     ]
     if e.uptime is not None:
         uptime, window = e.uptime
         judged |= {"uptime_below_target", "monitoring_gap"}
-        first_down = next((a.checked_at for a in e.in_window if a.liveness == "down"), None)
+        first_down = next((a.checked_at for a in in_window if a.liveness == "down"), None)
         candidates += [
             uptime_below_target(
                 uptime.percent_exact, window.label, e.min_uptime, first_down or window.start
@@ -706,7 +670,7 @@ def evaluate(evidence: Evidence) -> tuple[list[Alert], frozenset[str]]:
         channels, window = e.channels
         judged |= {"channel_outage", "channel_slow_response"}
         candidates += [channel_outage(channels), channel_slow(channels, window)]
-    if e.sla is not None and e.sla[0] is not None:
+    if e.sla is not None:
         judged |= {"sla_breach", "supabase_unavailable"}
         candidates.append(sla_breach(e.sla[0], e.sla[1]))
         if e.unavailable is not None:

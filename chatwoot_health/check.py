@@ -519,7 +519,7 @@ def judge_alerts(
     if alerting.push_banners:
         since = monitoring_start(first, runs)
         uptime = compute_uptime(runs, windows.uptime, alerting.interval, since), windows.uptime
-    evidence = alerts.evidence(
+    evidence = alerts.Evidence(
         now,
         runs if peers is None else peers.merged(runs),
         interval=alerting.interval,

@@ -60,7 +60,7 @@ def judged_by(
     """``location``'s rules after its latest run, over the runs of every location the store
     holds by then."""
     now = moment(runs, location)
-    evidence = alerts.evidence(
+    evidence = alerts.Evidence(
         now,
         [found for found in runs if found.checked_at <= now],
         interval=ROUND,

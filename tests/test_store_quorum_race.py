@@ -136,7 +136,7 @@ def _judged_at_t0(own_up: bool) -> tuple[list[Alert], frozenset[str]]:
     runs += [run(T0, "a", up=own_up)]
     runs += [run(T0 + timedelta(seconds=i), name, up=False) for i, name in ((1, "b"), (2, "c"))]
     last_seen = {run.location or "": run.checked_at for run in runs}
-    evidence = alerts.evidence(
+    evidence = alerts.Evidence(
         T0, runs, interval=ROUND, down_after=timedelta(minutes=1), location="a", last_seen=last_seen
     )
     return alerts.evaluate(evidence)

@@ -304,7 +304,7 @@ def _alerts(
     """Every rule of the catalogue over this report's data (:func:`alerts.evaluate`, which
     ``check`` uses too); critical first, then by name."""
     active, _judged = alerts.evaluate(
-        alerts.evidence(
+        alerts.Evidence(
             options.now,
             artifacts,
             interval=options.interval,
@@ -312,7 +312,7 @@ def _alerts(
             in_window=in_window,
             channels=(channels, windows.channels),
             uptime=(uptime, windows.uptime),
-            sla=(sections.sla, windows.sla),
+            sla=None if sections.sla is None else (sections.sla, windows.sla),
             min_uptime=options.min_uptime,
             queue=sections.queue,
             unavailable=sections.unavailable,
