@@ -61,7 +61,10 @@ def read_runs(
     exclude_location: str | None = None,
 ) -> list[ArtifactCore]:
     """Every location's runs with ``start < checked_at <= end`` (of ``instance``, or all),
-    oldest first, decoded like files (with per-inbox buckets from ``detail_since`` on)."""
+    oldest first, decoded like files (with per-inbox buckets from ``detail_since`` on).
+
+    The plain read, with :func:`read_peers`'s SQL: no command calls it (they read aggregates and
+    peers); it is the reference the tests compare those with, run for run."""
     import psycopg
 
     try:
