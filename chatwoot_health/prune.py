@@ -90,7 +90,7 @@ def prune(directory: Path, older_than: timedelta, now: datetime, dry_run: bool) 
         forget(directory, gone, lambda: _artifact_names(directory))
         for path in stale:
             _delete(path, errors)
-        moved = [path for name, path in move if _move(directory, name, path, errors)]
+        moved = _move_all(directory, move, errors)
         _remove_empty_months(listing, month_of(cutoff))
     return PruneResult(
         matched=[path for _name, path in old],
@@ -111,18 +111,29 @@ def _artifact_names(directory: Path) -> set[str] | None:
         return None
 
 
-def _move(directory: Path, name: str, path: Path, errors: list[str]) -> bool:
+def _move_all(directory: Path, move: list[tuple[str, Path]], errors: list[str]) -> list[Path]:
+    """Move top-level files into their months' directories (the paths moved). A month that
+    cannot take them (a link, a file, no permission) is one line for all its files."""
+    by_month: dict[str, list[tuple[str, Path]]] = {}
+    for name, path in move:
+        by_month.setdefault(month_of_name(name), []).append((name, path))
+    moved: list[Path] = []
+    for month, files in by_month.items():
+        try:
+            # never through a link: reports would not see the files there
+            month_directory(directory / month, durable=True)
+        except ArtifactWriteError as exc:
+            errors.append(f"cannot move {len(files)} file(s) into {month}/: {exc}")
+            continue
+        moved.extend(path for name, path in files if _move(directory / month, name, path, errors))
+    return moved
+
+
+def _move(month: Path, name: str, path: Path, errors: list[str]) -> bool:
     """Move a top-level file into its month's directory: a rename (same file, same inode, so the
     run index's row still holds), never over a file of the same name."""
-    month = directory / month_of_name(name)
-    target = month / name
     try:
-        month_directory(month, durable=True)  # never through a link: reports would not see it
-    except ArtifactWriteError as exc:
-        errors.append(f"cannot move {name}: {exc}")
-        return False
-    try:
-        os.link(path, target)  # fails if the name is taken, unlike rename
+        os.link(path, month / name)  # fails if the name is taken, unlike rename
         os.unlink(path)
     except FileExistsError:
         errors.append(f"cannot move {name} into {month.name}/: a file of that name is there")
